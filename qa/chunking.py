@@ -1,0 +1,172 @@
+"""Documents -> sentences and chunks.
+
+Chunks are short on purpose: a citation is only useful if a reader can check it at a
+glance. A section whose heading is a question (an FAQ entry) becomes one chunk with its
+answer; other sections are cut into windows of a few sentences that overlap by one and
+never cross a section. Every embedded text stays under the model's word-piece limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from qa.types import Block, Chunk, Document, Sentence
+
+# Words that end with a period without ending the sentence. Initialisms such as "U.S." or
+# "e.g." are caught by the pattern below; these are the single-word ones.
+ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st vs etc inc ltd co corp no vol fig approx dept est govt".split()
+)
+_INITIALISM = re.compile(r"(?:\b[A-Za-z]\.){2,}$")
+# A sentence ends at . ! ? (or …), maybe followed by closing quotes or brackets, then space.
+# After an initialism, these capitalised words still start a new sentence ("... in the U.S. The ...").
+_SENTENCE_STARTERS = frozenset(
+    "the this that these those it its they their there we our i he she a an in on at but and however "
+    "as if when while what how why".split()
+)
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    text: str
+    start: int
+    end: int
+
+
+def split_sentences(text: str, offset: int = 0) -> list[Span]:
+    """Sentences of a block with their offsets. Does not split after abbreviations and
+    initialisms ("U.S. companies"), inside decimals ("2.5"), or before a lowercase word."""
+    spans: list[Span] = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        end = match.end()
+        if not _is_sentence_end(text, start, match.start(), end):
+            continue
+        _append(spans, text, start, end, offset)
+        start = end
+    _append(spans, text, start, len(text), offset)
+    return spans
+
+
+def _is_sentence_end(text: str, sent_start: int, punct_start: int, end: int) -> bool:
+    following = text[end:].lstrip()
+    if following and following[0].islower():
+        return False
+    if text[punct_start] == ".":
+        word = text[sent_start:punct_start + 1].split()[-1] if text[sent_start:punct_start + 1].split() else ""
+        next_word = following.split(maxsplit=1)[0].lower() if following else ""
+        if _INITIALISM.search(word) and next_word not in _SENTENCE_STARTERS:
+            return False
+        if word[:-1].lower().strip("(\"'“‘") in ABBREVIATIONS:
+            return False
+    return True
+
+
+def _append(spans: list[Span], text: str, start: int, end: int, offset: int) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append(Span(text[start:end], offset + start, offset + end))
+
+
+def is_question_heading(heading: str) -> bool:
+    return heading.rstrip().endswith("?")
+
+
+def section_name(headings: tuple[str, ...]) -> str:
+    """The heading path below the title ("Frequently Asked Questions > How do ...?"), or the title."""
+    return " > ".join(headings[1:]) if len(headings) > 1 else headings[0]
+
+
+def slugify(text: str, max_words: int = 6) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower())[:max_words]
+    return "-".join(words) or "section"
+
+
+def chunk_documents(
+    documents: Iterable[Document],
+    window: int,
+    overlap: int,
+    fits: Callable[[str], bool] = lambda _text: True,
+) -> tuple[list[Sentence], list[Chunk]]:
+    """All sentences and chunks of the corpus. `fits` tells whether an embedded text is within
+    the model's limit; windows that do not fit are cut further, down to one sentence."""
+    sentences: list[Sentence] = []
+    chunks: list[Chunk] = []
+    for doc in documents:
+        for headings, blocks in _sections(doc.blocks):
+            section = section_name(headings)
+            first = len(sentences)
+            for block in blocks:
+                for span in split_sentences(block.text, block.start):
+                    sentences.append(Sentence(len(sentences), doc.source, section, span.text, span.start, span.end))
+            members = sentences[first:]
+            heading = headings[-1]
+            prefix = _slug_prefix(doc.source, headings)
+            size = len(members) if is_question_heading(heading) else window
+            step = max(1, size - overlap) if not is_question_heading(heading) else size
+            groups = _windows(members, size, step)
+            fitted = [g for group in groups for g in _fit(doc, heading, group, fits)]
+            for n, group in enumerate(fitted, 1):
+                chunk_id = prefix if len(fitted) == 1 else f"{prefix}-{n}"
+                chunks.append(_make_chunk(doc, chunk_id, section, heading, group))
+    return sentences, chunks
+
+
+def _sections(blocks: Iterable[Block]) -> list[tuple[tuple[str, ...], list[Block]]]:
+    sections: list[tuple[tuple[str, ...], list[Block]]] = []
+    for block in blocks:
+        if sections and sections[-1][0] == block.headings:
+            sections[-1][1].append(block)
+        else:
+            sections.append((block.headings, [block]))
+    return sections
+
+
+def _slug_prefix(source: str, headings: tuple[str, ...]) -> str:
+    stem = source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    name = slugify(headings[-1]) if len(headings) > 1 else "intro"
+    return f"{slugify(stem)}/{name}"
+
+
+def _windows(members: list[Sentence], size: int, step: int) -> list[list[Sentence]]:
+    if len(members) <= size:
+        return [members] if members else []
+    groups = []
+    for start in range(0, len(members), step):
+        groups.append(members[start:start + size])
+        if start + size >= len(members):
+            break
+    return groups
+
+
+def _fit(doc: Document, heading: str, group: list[Sentence], fits: Callable[[str], bool]) -> list[list[Sentence]]:
+    """Halve a window until each part's embedded text fits the model (one sentence always stays)."""
+    if len(group) == 1 or fits(_embed_text(heading, doc.text[group[0].start:group[-1].end])):
+        return [group]
+    middle = len(group) // 2
+    return _fit(doc, heading, group[:middle], fits) + _fit(doc, heading, group[middle:], fits)
+
+
+def _embed_text(heading: str, text: str) -> str:
+    return f"{heading}\n{text}"
+
+
+def _make_chunk(doc: Document, chunk_id: str, section: str, heading: str, group: list[Sentence]) -> Chunk:
+    start, end = group[0].start, group[-1].end
+    text = doc.text[start:end]
+    return Chunk(
+        id=chunk_id, source=doc.source, section=section, text=text, start=start, end=end,
+        sentence_ids=tuple(s.id for s in group), embed_text=_embed_text(heading, text),
+    )
+
+
+def sentence_embed_text(sentence: Sentence) -> str:
+    """Sentences are embedded with their section's last heading, so that "They control a
+    significant portion..." under "China" still matches a question about China."""
+    return f"{sentence.section.rsplit(' > ', 1)[-1]}: {sentence.text}"

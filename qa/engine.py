@@ -1,0 +1,139 @@
+"""The engine: corpus -> index (loaded, or built when missing or stale) -> ask().
+The UI, the CLI and the eval all call `Engine.ask`, so what the eval measures is what
+users get."""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+from typing import Callable, Sequence
+
+from qa.answer import compose
+from qa.corpus import load_corpus
+from qa.embedding import Embedder
+from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QuestionInvalid
+from qa.index import Index, build_index, build_lock, expected_inputs, load_index, save_index
+from qa.query import analyse, clean_question
+from qa.retrieve import retrieve
+from qa.settings import RETRIEVERS, Settings
+from qa.types import Answer
+
+log = logging.getLogger("qa")
+
+
+class Engine:
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder) -> None:
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+        _apply_search_settings(index, settings)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, rebuild: bool = False,
+             progress: Callable[[str], None] | None = None) -> "Engine":
+        """Load the index for the corpus, building it first when it is missing, stale,
+        damaged, or `rebuild` is asked for. Never answers from a stale index."""
+        settings = settings or Settings.from_env()
+        say = progress or log.info
+        documents = load_corpus(settings.corpus_dir)
+        embedder = Embedder(settings.model_path, settings.torch_threads, settings.embed_batch_size)
+        expected = expected_inputs(documents, settings, embedder.name)
+        index = None if rebuild else _try_load(settings, expected, say)
+        if index is not None and index.manifest.get("dim") != embedder.dim:
+            say(f"Rebuilding the index: it holds {index.manifest.get('dim')}-d vectors, the model makes {embedder.dim}-d")
+            index = None
+        if index is None:
+            index = _build(documents, embedder, settings, expected, say, force=rebuild)
+        return cls(settings, index, embedder)
+
+    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None,
+            retriever: str | None = None, resolve_follow_ups: bool | None = None) -> Answer:
+        """Answer from the corpus, or abstain. `history` holds the earlier user turns, oldest first.
+        Raises QuestionInvalid for an empty or over-long question, before any model work."""
+        started = time.perf_counter()
+        s = self.settings
+        text = clean_question(question, s.max_question_chars)
+        k = s.top_k if k is None else k
+        if not isinstance(k, int) or k < 1:
+            raise QuestionInvalid(f"k must be a whole number of at least 1, got {k!r}.")
+        mode = retriever or s.retriever
+        if mode not in RETRIEVERS:
+            raise QuestionInvalid(f"retriever must be one of {', '.join(RETRIEVERS)}, got {mode!r}.")
+        turns = _clean_history(history, s)
+        query = analyse(text, turns, self.index.names, self.index.stems,
+                        s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups)
+        vectors = self.embedder.encode([query.searched_for, *query.unknown_terms])
+        embedded = time.perf_counter()
+        passages = retrieve(self.index, query.searched_for, vectors[0], k, max(s.candidates, k), s.rrf_k, mode)
+        retrieved = time.perf_counter()
+        composed = compose(query, vectors[0], vectors[1:], passages, self.index, s)
+        done = time.perf_counter()
+        return Answer(
+            question=text, searched_for=query.searched_for, text=composed.text, abstained=composed.abstained,
+            confidence=composed.confidence, citations=composed.citations, passages=tuple(passages),
+            reason=composed.reason,
+            timings_ms={"embed": 1000 * (embedded - started), "retrieve": 1000 * (retrieved - started),
+                        "answer": 1000 * (done - retrieved), "total": 1000 * (done - started)},
+        )
+
+
+def _clean_history(history: Sequence[str], settings: Settings) -> tuple[str, ...]:
+    """Earlier turns as usable text: non-text and empty turns dropped, each cut to the question limit."""
+    if isinstance(history, str):
+        history = [history]
+    turns = [" ".join(str(h)[: settings.max_question_chars].split()) for h in (history or ()) if isinstance(h, str)]
+    turns = [t for t in turns if t]
+    return tuple(turns[-settings.max_history_turns:]) if settings.max_history_turns else ()
+
+
+def _apply_search_settings(index: Index, settings: Settings) -> None:
+    hnsw = getattr(index.chunk_vectors, "hnsw", None)
+    if hnsw is not None:
+        hnsw.efSearch = settings.hnsw_ef_search
+
+
+def _try_load(settings: Settings, expected: dict, say: Callable[[str], None]) -> Index | None:
+    try:
+        return load_index(settings.index_dir, expected)
+    except IndexMissing:
+        say(f"No index in {settings.index_dir} yet: building it")
+    except (IndexStale, IndexCorrupt) as exc:
+        say(f"Rebuilding the index: {exc.reason}")
+    return None
+
+
+def _build(documents: list, embedder: Embedder, settings: Settings, expected: dict,
+           say: Callable[[str], None], force: bool) -> Index:
+    """Build under the cross-process lock. A process that waited for another's build reuses
+    it. When the index folder cannot be written, the engine answers from memory and says so."""
+    try:
+        lock = build_lock(settings.index_dir)
+        lock.acquire()
+    except OSError as exc:
+        say(f"Cannot write to {settings.index_dir} ({exc.strerror or exc}); answering from an in-memory index")
+        return build_index(documents, embedder, settings, progress=say)
+    try:
+        if not force:
+            try:
+                index = load_index(settings.index_dir, expected)
+                say("Another process built the index meanwhile: using it")
+                return index
+            except (IndexMissing, IndexStale, IndexCorrupt):
+                pass
+        started = time.perf_counter()
+        index = build_index(documents, embedder, settings, progress=say)
+        try:
+            where = save_index(index, settings.index_dir)
+            say(f"Built the index in {time.perf_counter() - started:.1f} s: {where}")
+        except OSError as exc:
+            say(f"Cannot write the index to {settings.index_dir} ({exc.strerror or exc}); answering from an in-memory index")
+        return index
+    finally:
+        lock.release()
+
+
+@lru_cache(maxsize=1)
+def get_engine() -> Engine:
+    """The one engine of this process, loaded on first use and shared by app, CLI and tests."""
+    return Engine.load(Settings.from_env())

