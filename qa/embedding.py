@@ -50,15 +50,18 @@ class Embedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
 
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
         torch.set_num_threads(self.threads)
         try:
             model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelMissing(self.path, str(exc).splitlines()[0]) from None
         model.eval()
-        log.info("Loaded embedding model %s", self.name)
+        log.debug("Loaded embedding model %s", self.name)
         return model
 
     @property

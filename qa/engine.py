@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 from qa.answer import compose
 from qa.corpus import load_corpus
-from qa.embedding import Embedder
+from qa.embedding import Embedder, resolve_model_path
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QuestionInvalid
 from qa.index import Index, build_index, build_lock, expected_inputs, load_index, save_index
 from qa.query import analyse, clean_question
@@ -31,13 +31,15 @@ class Engine:
 
     @classmethod
     def load(cls, settings: Settings | None = None, rebuild: bool = False,
-             progress: Callable[[str], None] | None = None) -> "Engine":
+             progress: Callable[[str], None] | None = None, embedder: Embedder | None = None) -> "Engine":
         """Load the index for the corpus, building it first when it is missing, stale,
-        damaged, or `rebuild` is asked for. Never answers from a stale index."""
+        damaged, or `rebuild` is asked for. Never answers from a stale index.
+        Pass an already loaded `embedder` (of the same model) to skip loading the model again."""
         settings = settings or Settings.from_env()
         say = progress or log.info
         documents = load_corpus(settings.corpus_dir)
-        embedder = Embedder(settings.model_path, settings.torch_threads, settings.embed_batch_size)
+        if embedder is None or embedder.path != resolve_model_path(settings.model_path):
+            embedder = Embedder(settings.model_path, settings.torch_threads, settings.embed_batch_size)
         expected = expected_inputs(documents, settings, embedder.name)
         index = None if rebuild else _try_load(settings, expected, say)
         if index is not None and index.manifest.get("dim") != embedder.dim:

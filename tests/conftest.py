@@ -1,0 +1,51 @@
+"""Shared fixtures. The real model, the real FAISS index, the real article: built once per
+test run into a temporary folder, so tests never touch the project's own index/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from qa.engine import Engine  # noqa: E402
+from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
+
+CORPUS = PROJECT_ROOT / "corpus"
+ARTICLE = CORPUS / "battery-race.md"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's QA_* variables or writes their feedback file."""
+    for name in list(os.environ):
+        if name.startswith("QA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("QA_FEEDBACK_PATH", str(tmp_path / "feedback.jsonl"))
+
+
+@pytest.fixture(scope="session")
+def shared_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("index")
+
+
+@pytest.fixture(scope="session")
+def settings(shared_index_dir: Path) -> Settings:
+    return Settings(corpus_dir=CORPUS, index_dir=shared_index_dir)
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Engine:
+    """The real engine over the real article, built once for the whole run."""
+    return Engine.load(settings)
+
+
+@pytest.fixture()
+def corpus_copy(tmp_path: Path) -> Path:
+    """A private copy of the corpus that a test may change."""
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
