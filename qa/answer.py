@@ -13,24 +13,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 import numpy as np
 
 from qa.index import Index
 from qa.query import Query
+from qa.retrieve import Retrieval
 from qa.settings import Settings
-from qa.text import content_stems, has_number, words
+from qa.text import STOPWORDS, content_stems, content_words, has_number, normalize, stem, words
 from qa.types import Citation, Passage, Sentence
 
 # Weight of word overlap next to cosine similarity in a sentence's score. Cosine carries
 # paraphrases; overlap of rare question words rewards the sentence that states the asked
 # thing. Chosen on the eval set's answer accuracy (eval/report.md).
 LEXICAL_WEIGHT = 0.3
+# Weight of the passage's similarity in a sentence's score (the rest is the sentence's own).
+CONTEXT_WEIGHT = 0.3
+# How many of the sentence leg's best hits join the candidates beside the retrieved passages.
+SENTENCE_HITS = 8
 # Each named thing (capitalised word, figure, initialism) the corpus never mentions
 # multiplies confidence by this; an ordinary unknown word by the second.
 MISSING_NAME_PENALTY = 0.5
-MISSING_WORD_PENALTY = 0.85
+MISSING_WORD_PENALTY = 1.0
 # The question wants a figure or a date and the chosen sentences hold none.
-WRONG_TYPE_PENALTY = 0.6
+WRONG_TYPE_PENALTY = 0.4
+_DATE = re.compile(r"\b(?:1[5-9]|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|october|november|december)\b|\b(?:last|next|this)\s+(?:year|decade|month)\b", re.I)
 # Two sentences closer than this say the same thing (the Key Takeaways repeat the intro).
 DUPLICATE_SIMILARITY = 0.9
 
@@ -52,47 +60,74 @@ class Scored:
     passage: Passage
 
 
-def compose(query: Query, query_vector: np.ndarray, term_vectors: np.ndarray, passages: list[Passage],
+def compose(query: Query, query_vector: np.ndarray, term_vectors: np.ndarray, retrieval: Retrieval,
             index: Index, settings: Settings) -> Composed:
-    candidates = score_sentences(query, query_vector, passages, index)
+    candidates = score_sentences(query, query_vector, retrieval, index)
     if not candidates:
         return _abstain(0.0, "Nothing in the article matches the question.")
     chosen = choose_sentences(query, candidates, index, settings)
     missing = missing_terms(query, term_vectors, index, settings)
-    wrong_type = (query.wants_number or query.wants_time) and not any(has_number(s.sentence.text) for s in chosen)
+    names = [t for t in missing if _is_name(t, query.searched_for, index.stems) or t in query.measured_terms]
+    wrong_type = not _has_asked_type(query, chosen[:1])
     confidence = chosen[0].score
-    for term in missing:
-        confidence *= MISSING_NAME_PENALTY if _is_name(term, query.searched_for) else MISSING_WORD_PENALTY
+    confidence *= MISSING_NAME_PENALTY ** len(names)
+    confidence *= MISSING_WORD_PENALTY ** (len(missing) - len(names))
     if wrong_type:
         confidence *= WRONG_TYPE_PENALTY
     confidence = float(min(1.0, max(0.0, confidence)))
     if confidence < settings.abstain_threshold:
-        return _abstain(confidence, _abstain_reason(missing, wrong_type, query))
+        return _abstain(confidence, _abstain_reason(names or missing, wrong_type, query))
     return _answer(chosen, confidence, missing)
 
 
-def score_sentences(query: Query, query_vector: np.ndarray, passages: list[Passage], index: Index) -> list[Scored]:
-    """Every sentence of the retrieved passages, best first. Vectors were computed at index
-    time, so this is one small matrix product."""
-    best_passage: dict[int, Passage] = {}
-    for passage in passages:
+def score_sentences(query: Query, query_vector: np.ndarray, retrieval: Retrieval, index: Index) -> list[Scored]:
+    """Sentences of the retrieved passages and the sentence leg's best hits, best first.
+
+    A sentence's score mixes its own similarity to the question with its passage's (context:
+    "They control a significant portion..." is about China because its passage is), plus the
+    share of the question's rare words it contains. Vectors were computed at index time, so
+    this is a few small matrix products."""
+    passage_of: dict[int, Passage] = {}
+    for passage in retrieval.passages:
         for sid in passage.chunk.sentence_ids:
-            best_passage.setdefault(sid, passage)
-    if not best_passage:
+            passage_of.setdefault(sid, passage)
+    candidates = list(dict.fromkeys([*passage_of, *list(retrieval.sentence_hits)[:SENTENCE_HITS]]))
+    if not candidates:
         return []
-    ids = np.fromiter(best_passage, dtype=np.int64)
+    ids = np.asarray(candidates, dtype=np.int64)
     cosines = index.sentence_vectors[ids] @ query_vector
+    rows = {row for sid in candidates for row in index.sentence_chunks(sid)}
+    chunk_sim = _chunk_similarity(index, rows, query_vector)
     question_stems = set(content_stems(query.searched_for))
     total = sum(index.idf(s) for s in question_stems) or 1.0
     scored = []
-    for sid, cosine in zip(ids.tolist(), cosines.tolist()):
+    for sid, cosine in zip(candidates, cosines.tolist()):
         sentence = index.sentences[sid]
+        holders = index.sentence_chunks(sid)
+        context = max(chunk_sim[r] for r in holders)
         heading = sentence.section.rsplit(" > ", 1)[-1]
         overlap = question_stems & set(content_stems(f"{heading} {sentence.text}"))
         lexical = sum(index.idf(s) for s in overlap) / total
-        scored.append(Scored(sentence, cosine + LEXICAL_WEIGHT * lexical, cosine, best_passage[sid]))
+        score = (1 - CONTEXT_WEIGHT) * cosine + CONTEXT_WEIGHT * context + LEXICAL_WEIGHT * lexical
+        passage = passage_of.get(sid) or _as_passage(index, max(holders, key=lambda r: chunk_sim[r]), chunk_sim)
+        scored.append(Scored(sentence, score, cosine, passage))
     scored.sort(key=lambda s: (-s.score, s.sentence.id))
     return scored
+
+
+def _chunk_similarity(index: Index, rows: set[int], query_vector: np.ndarray) -> dict[int, float]:
+    """Each chunk's best dense key similarity (its text, or the question it answers)."""
+    sims = {}
+    for row in rows:
+        keys = index.chunk_keys(row)
+        vectors = np.vstack([index.chunk_vectors.reconstruct(int(k)) for k in keys])
+        sims[row] = float((vectors @ query_vector).max())
+    return sims
+
+
+def _as_passage(index: Index, row: int, chunk_sim: dict[int, float]) -> Passage:
+    """A passage for a sentence found by the sentence leg outside the top-k (rank 0: not retrieved)."""
+    return Passage(chunk=index.chunks[row], rank=0, score=0.0, dense_score=chunk_sim[row], bm25_score=None)
 
 
 def choose_sentences(query: Query, candidates: list[Scored], index: Index, settings: Settings) -> list[Scored]:
@@ -101,7 +136,8 @@ def choose_sentences(query: Query, candidates: list[Scored], index: Index, setti
     that sentence is nearly as good as the best."""
     best = candidates[0]
     if query.wants_number or query.wants_time:
-        with_figure = next((c for c in candidates if has_number(c.sentence.text)), None)
+        named = [n for n in content_words(query.searched_for) if n in index.names]
+        with_figure = next((c for c in candidates if _has_asked_type(query, [c]) and _mentions(c.sentence, named)), None)
         if with_figure is not None and with_figure.score >= settings.answer_sentence_ratio * best.score:
             best = with_figure
     chosen = [best]
@@ -126,10 +162,31 @@ def missing_terms(query: Query, term_vectors: np.ndarray, index: Index, settings
     return [t for t, sim in zip(query.unknown_terms, nearest.tolist()) if sim < settings.unknown_term_similarity]
 
 
-def _is_name(term: str, text: str) -> bool:
-    """A figure, an initialism, or a word the question capitalises after its first word."""
+def _mentions(sentence: Sentence, names: list[str]) -> bool:
+    """Whether the sentence (or its section) names every one of `names`."""
+    present = set(content_words(f"{sentence.section} {sentence.text}"))
+    return all(n in present for n in names)
+
+
+def _has_asked_type(query: Query, chosen: list[Scored]) -> bool:
+    """A figure question needs a figure in the answer; a when-question a year or date."""
+    texts = [c.sentence.text for c in chosen]
+    if query.wants_time:
+        return any(_DATE.search(t) for t in texts)
+    if query.wants_number:
+        return any(has_number(t) for t in texts)
+    return True
+
+
+def _is_name(term: str, text: str, corpus_stems: frozenset[str]) -> bool:
+    """A figure, an initialism, part of a hyphenated term, or a word the question capitalises
+    after its first word: the specific things a question is about, not its ordinary words."""
     if has_number(term) or "." in term:
         return True
+    for compound in re.findall(r"\w+(?:-\w+)+", text):
+        parts = [normalize(p) for p in compound.split("-")]
+        if term in parts and any(p != term and p not in STOPWORDS and stem(p) in corpus_stems for p in parts):
+            return True  # a variant of a corpus term: "sodium-ion" beside "lithium-ion"
     tokens = words(text)
     return any(t.lower().rstrip("'’s") == term and t[:1].isupper() for t in tokens[1:])
 

@@ -165,8 +165,3 @@ def _make_chunk(doc: Document, chunk_id: str, section: str, heading: str, group:
         sentence_ids=tuple(s.id for s in group), embed_text=_embed_text(heading, text),
     )
 
-
-def sentence_embed_text(sentence: Sentence) -> str:
-    """Sentences are embedded with their section's last heading, so that "They control a
-    significant portion..." under "China" still matches a question about China."""
-    return f"{sentence.section.rsplit(' > ', 1)[-1]}: {sentence.text}"

@@ -15,7 +15,7 @@ from qa.embedding import Embedder, resolve_model_path
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QuestionInvalid
 from qa.index import Index, build_index, build_lock, expected_inputs, load_index, save_index
 from qa.query import analyse, clean_question
-from qa.retrieve import retrieve
+from qa.retrieve import search
 from qa.settings import RETRIEVERS, Settings
 from qa.types import Answer
 
@@ -67,13 +67,13 @@ class Engine:
                         s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups)
         vectors = self.embedder.encode([query.searched_for, *query.unknown_terms])
         embedded = time.perf_counter()
-        passages = retrieve(self.index, query.searched_for, vectors[0], k, max(s.candidates, k), s.rrf_k, mode)
+        retrieval = search(self.index, query.searched_for, vectors[0], k, max(s.candidates, k), s.rrf_k, mode)
         retrieved = time.perf_counter()
-        composed = compose(query, vectors[0], vectors[1:], passages, self.index, s)
+        composed = compose(query, vectors[0], vectors[1:], retrieval, self.index, s)
         done = time.perf_counter()
         return Answer(
             question=text, searched_for=query.searched_for, text=composed.text, abstained=composed.abstained,
-            confidence=composed.confidence, citations=composed.citations, passages=tuple(passages),
+            confidence=composed.confidence, citations=composed.citations, passages=tuple(retrieval.passages),
             reason=composed.reason,
             timings_ms={"embed": 1000 * (embedded - started), "retrieve": 1000 * (retrieved - started),
                         "answer": 1000 * (done - retrieved), "total": 1000 * (done - started)},

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
-from qa.chunking import chunk_documents, sentence_embed_text
+from qa.chunking import chunk_documents, is_question_heading
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale
 from qa.settings import Settings
-from qa.text import content_stems, normalize, stem, words
+from qa.text import STOPWORDS, content_stems, normalize, stem, words
 from qa.types import Chunk, Document, Sentence
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
 
@@ -50,8 +50,12 @@ class Index:
     manifest: dict[str, Any]
     chunks: list[Chunk]
     sentences: list[Sentence]
-    chunk_vectors: "faiss.Index"  # row i is chunks[i]
-    sentence_vectors: np.ndarray  # row i is sentences[i]
+    # Dense keys: one per chunk (heading + text), plus one per question heading, so a reader's
+    # rewording of an FAQ question meets the question itself, not only its (often flowery) answer.
+    chunk_vectors: "faiss.Index"
+    key_chunk: np.ndarray  # key row -> chunk row
+    sentence_vectors: np.ndarray  # row i embeds sentences[i].text
+    sentence_index: "faiss.Index"  # the same vectors, searchable
     bm25: "bm25s.BM25"  # document i is chunks[i]
     vocabulary: list[str]  # distinct normalised corpus words
     vocabulary_vectors: np.ndarray  # row i embeds vocabulary[i]
@@ -65,6 +69,13 @@ class Index:
     def __post_init__(self) -> None:
         self._stems = frozenset(stem(w) for w in self.vocabulary)
         self._chunk_row = {c.id: i for i, c in enumerate(self.chunks)}
+        self._chunk_keys: dict[int, list[int]] = {}
+        for key, chunk in enumerate(self.key_chunk.tolist()):
+            self._chunk_keys.setdefault(chunk, []).append(key)
+        self._sentence_chunks: dict[int, list[int]] = {}
+        for row, chunk in enumerate(self.chunks):
+            for sid in chunk.sentence_ids:
+                self._sentence_chunks.setdefault(sid, []).append(row)
         self._idf = sentence_idf(self.sentences)
         self._max_idf = math.log(1 + len(self.sentences))
 
@@ -74,6 +85,13 @@ class Index:
 
     def chunk_row(self, chunk_id: str) -> int:
         return self._chunk_row[chunk_id]
+
+    def chunk_keys(self, chunk_row: int) -> list[int]:
+        return self._chunk_keys.get(chunk_row, [])
+
+    def sentence_chunks(self, sentence_id: int) -> list[int]:
+        """Rows of the chunks holding the sentence (two where windows overlap)."""
+        return self._sentence_chunks.get(sentence_id, [])
 
 
 def sentence_idf(sentences: list[Sentence]) -> dict[str, float]:
@@ -125,28 +143,46 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
         fits=lambda text: embedder.count_tokens(text) <= limit,
     )
     vocabulary, names = corpus_vocabulary(documents)
+    key_texts, key_chunk = chunk_keys(chunks)
     progress(f"Embedding {len(chunks)} chunks, {len(sentences)} sentences and {len(vocabulary)} words")
-    texts = [c.embed_text for c in chunks] + [sentence_embed_text(s) for s in sentences] + vocabulary
+    texts = key_texts + [s.text for s in sentences] + vocabulary
     started = time.perf_counter()
     vectors = embedder.encode(texts)
     seconds = time.perf_counter() - started
-    n_chunks, n_sents = len(chunks), len(sentences)
-    chunk_vectors = make_vector_index(vectors[:n_chunks], settings)
+    n_keys, n_sents = len(key_texts), len(sentences)
+    n_chunks = len(chunks)
+    sentence_vectors = vectors[n_keys:n_keys + n_sents]
     manifest = {
         "inputs": expected_inputs(documents, settings, embedder.name),
         "model_path": str(embedder.path),
         "dim": int(vectors.shape[1]),
-        "vector_index": describe_vector_index(n_chunks, settings),
-        "counts": {"documents": len(documents), "chunks": n_chunks, "sentences": n_sents, "vocabulary": len(vocabulary)},
+        "vector_index": describe_vector_index(n_keys, settings),
+        "counts": {"documents": len(documents), "chunks": n_chunks, "keys": n_keys, "sentences": n_sents,
+                   "vocabulary": len(vocabulary)},
         "embedding": {"texts": len(texts), "seconds": round(seconds, 3)},
         "versions": library_versions(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return Index(
-        manifest=manifest, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors,
-        sentence_vectors=vectors[n_chunks:n_chunks + n_sents], bm25=make_bm25([c.embed_text for c in chunks]),
-        vocabulary=vocabulary, vocabulary_vectors=vectors[n_chunks + n_sents:], names=names,
+        manifest=manifest, chunks=chunks, sentences=sentences,
+        chunk_vectors=make_vector_index(vectors[:n_keys], settings), key_chunk=key_chunk,
+        sentence_vectors=sentence_vectors, sentence_index=make_vector_index(sentence_vectors, settings),
+        bm25=make_bm25([c.embed_text for c in chunks]),
+        vocabulary=vocabulary, vocabulary_vectors=vectors[n_keys + n_sents:], names=names,
     )
+
+
+def chunk_keys(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
+    """Texts to embed as dense keys and the chunk each belongs to: every chunk's own text,
+    then the question heading of every chunk that answers a question."""
+    texts = [c.embed_text for c in chunks]
+    owners = list(range(len(chunks)))
+    for row, chunk in enumerate(chunks):
+        heading = chunk.section.rsplit(" > ", 1)[-1]
+        if is_question_heading(heading):
+            texts.append(heading)
+            owners.append(row)
+    return texts, np.asarray(owners, dtype=np.int64)
 
 
 def corpus_vocabulary(documents: Iterable[Document]) -> tuple[list[str], frozenset[str]]:
@@ -157,12 +193,15 @@ def corpus_vocabulary(documents: Iterable[Document]) -> tuple[list[str], frozens
     for doc in documents:
         for line in doc.text.splitlines():
             tokens = words(line)
+            heading = line.lstrip().startswith("#")  # Title Case headings say nothing about names
+            position = 0
             for i, token in enumerate(tokens):
                 word = normalize(token)
                 vocabulary.setdefault(word, None)
-                previous = line[: line.find(token)].rstrip()
-                starts_sentence = i == 0 or previous.endswith((".", "!", "?", ":", "#", "-"))
-                if token[:1].isupper() and not starts_sentence:
+                found = line.find(token, position)
+                position = found + len(token)
+                starts_sentence = i == 0 or line[:found].rstrip().endswith((".", "!", "?", ":", "-"))
+                if token[:1].isupper() and not starts_sentence and not heading and word not in STOPWORDS:
                     names.add(word)
     return list(vocabulary), frozenset(names)
 
@@ -222,6 +261,8 @@ def save_index(index: Index, index_dir: Path) -> Path:
     build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=builds))
     try:
         faiss.write_index(index.chunk_vectors, str(build_dir / "chunks.faiss"))
+        faiss.write_index(index.sentence_index, str(build_dir / "sentences.faiss"))
+        np.save(build_dir / "key_chunk.npy", index.key_chunk, allow_pickle=False)
         _write_jsonl(build_dir / "chunks.jsonl", (asdict(c) for c in index.chunks))
         _write_jsonl(build_dir / "sentences.jsonl", (asdict(s) for s in index.sentences))
         np.save(build_dir / "sentence_vectors.npy", index.sentence_vectors, allow_pickle=False)
@@ -354,15 +395,18 @@ def _read_artifacts(build_dir: Path, manifest: dict[str, Any]) -> Index:
     sentences = [Sentence(**row) for row in _read_jsonl(build_dir / "sentences.jsonl")]
     vocab = json.loads((build_dir / "vocabulary.json").read_text(encoding="utf-8"))
     chunk_vectors = faiss.read_index(str(build_dir / "chunks.faiss"))
+    sentence_index = faiss.read_index(str(build_dir / "sentences.faiss"))
+    key_chunk = np.load(build_dir / "key_chunk.npy", allow_pickle=False)
     sentence_vectors = np.load(build_dir / "sentence_vectors.npy", allow_pickle=False)
     vocabulary_vectors = np.load(build_dir / "vocabulary_vectors.npy", allow_pickle=False)
     bm25 = bm25s.BM25.load(str(build_dir / "bm25"), show_progress=False, verbosity=0)
-    if chunk_vectors.ntotal != len(chunks) or len(sentence_vectors) != len(sentences) \
-            or len(vocabulary_vectors) != len(vocab["words"]):
+    if chunk_vectors.ntotal != len(key_chunk) or len(sentence_vectors) != len(sentences) \
+            or sentence_index.ntotal != len(sentences) or len(vocabulary_vectors) != len(vocab["words"]) \
+            or (len(key_chunk) and int(key_chunk.max()) >= len(chunks)):
         raise ValueError("artifact row counts disagree")
     return Index(
-        manifest=manifest, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors,
-        sentence_vectors=sentence_vectors, bm25=bm25, vocabulary=list(vocab["words"]),
+        manifest=manifest, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors, key_chunk=key_chunk,
+        sentence_vectors=sentence_vectors, sentence_index=sentence_index, bm25=bm25, vocabulary=list(vocab["words"]),
         vocabulary_vectors=vocabulary_vectors, names=frozenset(vocab["names"]), location=build_dir,
     )
 

@@ -14,9 +14,10 @@ _FOLLOW_UP_OPENER = re.compile(
     r"^\s*(?:and\s+|but\s+|so\s+|also\s+)?(?:what|how)\s+about\b|^\s*(?:and|but|also|same for|what of|how so)\b",
     re.IGNORECASE,
 )
+_POSSESSIVE = re.compile(r"['’]s$")
 SUBJECT_PRONOUNS = frozenset({"it", "they", "them", "he", "she", "him", "her"})
 POSSESSIVE_PRONOUNS = frozenset({"its", "their", "theirs", "his"})
-_QUANTITY = re.compile(r"\b(?:how\s+(?:much|many|large|big|fast|far)|what\s+(?:percent|percentage|share|proportion|fraction|number|amount)|by\s+how\s+much)\b", re.I)
+_QUANTITY = re.compile(r"\b(?:how\s+(?:much|many|large|big|fast|far)|what\s+(?:percent|percentage|share|proportion|fraction|number|amount|price|cost)|by\s+how\s+much|(?:market\s+)?share|percent(?:age)?|proportion|price|how\s+much\s+(?:does|do|did)\b.*\bcost)\b", re.I)
 _TIME = re.compile(r"\b(?:when|what\s+year|which\s+year|by\s+when|how\s+long|what\s+date)\b", re.I)
 
 
@@ -28,6 +29,7 @@ class Query:
     wants_number: bool  # "how much", "what share": an answer without a figure does not answer it
     wants_time: bool  # "when", "by when": an answer needs a date or year
     unknown_terms: tuple[str, ...]  # content words the corpus never uses
+    measured_terms: tuple[str, ...] = ()  # what a figure question counts or prices ("billions of dollars")
 
 
 def clean_question(question: object, max_chars: int) -> str:
@@ -54,7 +56,18 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
         question=question, searched_for=searched_for, is_follow_up=is_follow_up,
         wants_number=bool(_QUANTITY.search(searched_for)), wants_time=bool(_TIME.search(searched_for)),
         unknown_terms=unknown_terms(searched_for, corpus_stems),
+        measured_terms=measured_terms(searched_for),
     )
+
+
+def measured_terms(text: str, window: int = 3) -> tuple[str, ...]:
+    """Content words just after a figure trigger: in "how many billions of dollars" they are the
+    unit, in "the price of lithium per tonne" the priced thing. An article that never uses them
+    cannot give that figure."""
+    found: list[str] = []
+    for match in _QUANTITY.finditer(text):
+        found.extend(content_words(text[match.end():])[:window])
+    return tuple(dict.fromkeys(found))
 
 
 def unknown_terms(text: str, corpus_stems: frozenset[str]) -> tuple[str, ...]:
@@ -117,7 +130,7 @@ def entity_spans(text: str, names: frozenset[str]) -> list[str]:
         word = normalize(token)
         capitalised = token[:1].isupper() and i > 0 and word not in STOPWORDS
         if word in names or capitalised:
-            run.append(token)
+            run.append(_POSSESSIVE.sub("", token))
             continue
         if run:
             spans.append(" ".join(run))

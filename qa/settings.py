@@ -40,10 +40,10 @@ class Settings:
     answer_sentence_ratio: float = 0.85
     # Below this confidence the engine says the article does not answer the question.
     # Calibrated on eval/questions.jsonl: see eval/report.md for the plot and the reasoning.
-    abstain_threshold: float = 0.40
+    abstain_threshold: float = 0.42
     # An unknown name in the question (no corpus word at least this similar) counts as
     # something the article never mentions.
-    unknown_term_similarity: float = 0.72
+    unknown_term_similarity: float = 0.80
     resolve_followups: bool = True
     max_history_turns: int = 4
     # Input limits: applied before any model work, so a huge paste costs nothing.
