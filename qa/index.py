@@ -337,12 +337,12 @@ def current_build(index_dir: Path) -> Path:
     pointer = index_dir / CURRENT
     try:
         name = pointer.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no folder, or a file where it should be
         raise IndexMissing(index_dir) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexCorrupt(index_dir, f"cannot read {CURRENT}: {exc}") from None
     build_dir = index_dir / "builds" / name
-    if not name or "/" in name or not build_dir.is_dir():
+    if not name or "/" in name or name in (".", "..") or not build_dir.is_dir():
         raise IndexCorrupt(index_dir, f"{CURRENT} names a build that is not there ({name!r})")
     return build_dir
 
