@@ -365,7 +365,10 @@ def load_index(index_dir: Path, expected: dict[str, Any]) -> Index:
     artifact matches its checksum. Raises IndexMissing, IndexStale or IndexCorrupt."""
     build_dir = current_build(index_dir)
     manifest = read_manifest(build_dir)
-    reason = stale_reason(manifest["inputs"], expected)
+    try:
+        reason = stale_reason(manifest["inputs"], expected)
+    except (TypeError, AttributeError):  # e.g. "corpus": 5 in a hand-edited manifest
+        raise IndexCorrupt(build_dir, "manifest.json has malformed inputs") from None
     if reason:
         raise IndexStale(index_dir, reason)
     _verify_checksums(build_dir, manifest["artifacts"])
