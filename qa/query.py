@@ -18,6 +18,9 @@ _POSSESSIVE = re.compile(r"['’]s$")
 SUBJECT_PRONOUNS = frozenset({"it", "they", "them", "he", "she", "him", "her"})
 POSSESSIVE_PRONOUNS = frozenset({"its", "their", "theirs", "his"})
 _QUANTITY = re.compile(r"\b(?:how\s+(?:much|many|large|big|fast|far)|what\s+(?:percent|percentage|share|proportion|fraction|number|amount|price|cost)|by\s+how\s+much|(?:market\s+)?share|percent(?:age)?|proportion|price|how\s+much\s+(?:does|do|did)\b.*\bcost)\b", re.I)
+_SUMMARY = re.compile(r"\b(?:summar\w*|overview|gist|tl;?dr|main\s+points?|key\s+points?|key\s+takeaways?|about)\b", re.I)
+_SUMMARY_WORDS = frozenset({"summary", "summarize", "summarise", "summarized", "overview", "gist", "tl", "dr", "tldr", "main",
+                            "point", "points", "key", "takeaway", "takeaways", "give", "short", "brief", "quick", "whole", "piece"})
 _TIME = re.compile(r"\b(?:when|what\s+year|which\s+year|by\s+when|how\s+long|what\s+date)\b", re.I)
 
 
@@ -30,6 +33,7 @@ class Query:
     wants_time: bool  # "when", "by when": an answer needs a date or year
     unknown_terms: tuple[str, ...]  # content words the corpus never uses
     measured_terms: tuple[str, ...] = ()  # what a figure question counts or prices ("billions of dollars")
+    wants_summary: bool = False  # asks for the gist of the article, naming no topic
 
 
 def clean_question(question: object, max_chars: int) -> str:
@@ -57,6 +61,7 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
         wants_number=bool(_QUANTITY.search(searched_for)), wants_time=bool(_TIME.search(searched_for)),
         unknown_terms=unknown_terms(searched_for, corpus_stems),
         measured_terms=measured_terms(searched_for),
+        wants_summary=is_summary_request(searched_for),
     )
 
 
@@ -71,12 +76,24 @@ def measured_terms(text: str, window: int = 3) -> tuple[str, ...]:
 
 
 def unknown_terms(text: str, corpus_stems: frozenset[str]) -> tuple[str, ...]:
+    """Content words of the text that the corpus never uses, as typed (minus a possessive 's),
+    so that they are embedded and reported the way the user wrote them."""
     found: dict[str, None] = {}
-    for word in content_words(text):
+    for token in words(text):
+        word = normalize(token)
+        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
+            continue
         parts = [p for p in re.split(r"[-']", word) if p] or [word]
         if any(stem(p) not in corpus_stems and p not in corpus_stems for p in parts):
-            found.setdefault(word, None)
+            found.setdefault(_POSSESSIVE.sub("", token), None)
     return tuple(found)
+
+
+def is_summary_request(text: str) -> bool:
+    """"What is the article about?", "Give me an overview": asks for the gist, names no topic."""
+    if not _SUMMARY.search(text):
+        return False
+    return not [w for w in content_words(text) if w not in _SUMMARY_WORDS]
 
 
 # ---------------------------------------------------------------- follow-ups

@@ -24,6 +24,7 @@ STOPWORDS = frozenset(
     used using very via was we well were what what's whatever when where whether which while who whom
     whose why will with within without would yes yet you your yours yourself yourselves
     article text author writer passage according mention mentions mentioned say said explain describe
+    talk talks discuss discusses discussed cover covers covered tell tells told
     anything something thing things way ways know want wants need needs think see look looking""".split()
 )
 
