@@ -41,10 +41,7 @@ class Engine:
         if embedder is None or embedder.path != resolve_model_path(settings.model_path):
             embedder = Embedder(settings.model_path, settings.torch_threads, settings.embed_batch_size)
         expected = expected_inputs(documents, settings, embedder.name)
-        index = None if rebuild else _try_load(settings, expected, say)
-        if index is not None and index.manifest.get("dim") != embedder.dim:
-            say(f"Rebuilding the index: it holds {index.manifest.get('dim')}-d vectors, the model makes {embedder.dim}-d")
-            index = None
+        index = None if rebuild else _try_load(settings, expected, embedder.dim, say)
         if index is None:
             index = _build(documents, embedder, settings, expected, say, force=rebuild)
         return cls(settings, index, embedder)
@@ -95,9 +92,9 @@ def _apply_search_settings(index: Index, settings: Settings) -> None:
         hnsw.efSearch = settings.hnsw_ef_search
 
 
-def _try_load(settings: Settings, expected: dict, say: Callable[[str], None]) -> Index | None:
+def _try_load(settings: Settings, expected: dict, dim: int, say: Callable[[str], None]) -> Index | None:
     try:
-        return load_index(settings.index_dir, expected)
+        return load_index(settings.index_dir, expected, dim)
     except IndexMissing:
         say(f"No index in {settings.index_dir} yet: building it")
     except (IndexStale, IndexCorrupt) as exc:
@@ -118,7 +115,7 @@ def _build(documents: list, embedder: Embedder, settings: Settings, expected: di
     try:
         if not force:
             try:
-                index = load_index(settings.index_dir, expected)
+                index = load_index(settings.index_dir, expected, embedder.dim)
                 say("Another process built the index meanwhile: using it")
                 return index
             except (IndexMissing, IndexStale, IndexCorrupt):

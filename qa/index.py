@@ -360,15 +360,18 @@ def read_manifest(build_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_index(index_dir: Path, expected: dict[str, Any]) -> Index:
-    """The current build, after checking it was made from `expected` inputs and that every
-    artifact matches its checksum. Raises IndexMissing, IndexStale or IndexCorrupt."""
+def load_index(index_dir: Path, expected: dict[str, Any], dim: int | None = None) -> Index:
+    """The current build, after checking it was made from `expected` inputs (and holds
+    `dim`-d vectors, when given) and that every artifact matches its checksum.
+    Raises IndexMissing, IndexStale or IndexCorrupt."""
     build_dir = current_build(index_dir)
     manifest = read_manifest(build_dir)
     try:
         reason = stale_reason(manifest["inputs"], expected)
     except (TypeError, AttributeError):  # e.g. "corpus": 5 in a hand-edited manifest
         raise IndexCorrupt(build_dir, "manifest.json has malformed inputs") from None
+    if reason is None and dim is not None and manifest.get("dim") != dim:
+        reason = f"it holds {manifest.get('dim')}-d vectors, the model makes {dim}-d"
     if reason:
         raise IndexStale(index_dir, reason)
     _verify_checksums(build_dir, manifest["artifacts"])
