@@ -34,7 +34,7 @@ CONTEXT_WEIGHT = 0.3
 SENTENCE_HITS = 8
 # Each named thing (capitalised word, figure, initialism) the corpus never mentions
 # multiplies confidence by this; an ordinary unknown word by the second.
-MISSING_NAME_PENALTY = 0.5
+MISSING_NAME_PENALTY = 0.4
 # Ordinary words the corpus never uses ("lawmakers", "rivalry") do not lower confidence:
 # readers reword, and on the eval set penalising them cost more answers than it saved
 # abstentions (eval/report.md).

@@ -104,6 +104,7 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> t
     - "What about Europe?" after "How does China keep costs low?" swaps the named thing:
       "How does Europe keep costs low?"
     - "Where does it get its lithium?" puts the last named thing in place of the pronouns.
+    - "What about recycling?" keeps the last named thing: "What about recycling? (Europe)".
     - A question too short to stand alone ("By how much?") is searched with the previous one.
     A question that names its own subject and leans on nothing is searched as it is.
     """
@@ -127,6 +128,9 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> t
             swapped = _replace_names(previous, old_names, new_names[0])
             return (f"{swapped} {rest}".strip() if content_words(rest) else swapped), True
         return f"{previous} {question}", True
+    if opener and not new_names and own_content:
+        # "What about recycling?" keeps the subject and changes the topic.
+        return (f"{question} ({', '.join(old_names)})", True) if old_names else (question, False)
     if has_pronoun and not new_names and old_names:
         substituted = _replace_pronouns(question, old_names[0])
         if len(content_words(substituted)) < 3:

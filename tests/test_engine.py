@@ -92,3 +92,46 @@ def test_answer_serialises_to_the_documented_json_shape(engine: Engine) -> None:
     assert {"rank", "chunk_id", "source", "section", "text", "score"} <= set(data["passages"][0])
     assert {"retrieve", "answer", "total"} <= set(data["timings_ms"])
     assert data["citations"][0]["source"] == "corpus/battery-race.md"
+
+
+def test_pronoun_follow_up_puts_the_named_subject_in_place(engine: Engine) -> None:
+    answer = engine.ask("Where does it get its raw materials?", history=["What is the U.S. strategy?"])
+    assert "U.S." in answer.searched_for
+    assert not answer.abstained
+    assert "North America" in answer.text or "domestic mining" in answer.text
+
+
+def test_short_follow_up_is_searched_with_the_previous_question(engine: Engine) -> None:
+    answer = engine.ask("By when?", history=["What market share is Europe aiming for?"])
+    assert answer.searched_for.startswith("What market share is Europe aiming for?")
+    assert "2030" in answer.text
+
+
+def test_follow_up_about_a_name_the_article_lacks_abstains(engine: Engine) -> None:
+    answer = engine.ask("What is Japan's?", history=["What is China's share of lithium-ion production?"])
+    assert answer.abstained
+    assert "Japan" in answer.reason
+
+
+def test_standalone_question_ignores_the_history(engine: Engine) -> None:
+    question = "How do regional policies influence battery innovation?"
+    answer = engine.ask(question, history=["How does Europe source materials?"])
+    assert answer.searched_for == question
+
+
+def test_summary_request_answers_with_the_opening(engine: Engine) -> None:
+    answer = engine.ask("What is the article about?")
+    assert not answer.abstained
+    assert answer.citations[0].quote.startswith("If you look at the global battery race")
+
+
+def test_figure_question_without_a_figure_in_the_article_abstains(engine: Engine) -> None:
+    answer = engine.ask("In what year did China start dominating battery production?")
+    assert answer.abstained
+    assert "date" in answer.reason
+
+
+def test_known_alias_is_not_treated_as_unknown(engine: Engine) -> None:
+    answer = engine.ask("When does the EU hope to reach its market goal?")
+    assert not answer.abstained
+    assert "2030" in answer.text
