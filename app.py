@@ -52,8 +52,8 @@ def link_markers(text: str) -> str:
     for i, part in enumerate(parts):
         if i % 2:
             out.append(f'<a class="qa-cite" href="#src-{int(part)}">&#91;{int(part)}&#93;</a>')
-        else:
-            out.append(esc(part))
+        else:  # a no-break space keeps each marker on the line of the sentence it cites
+            out.append(esc(part[:-1]) + "&#160;" if part.endswith(" ") and i + 1 < len(parts) else esc(part))
     return "".join(out)
 
 
@@ -251,7 +251,7 @@ def build_app(engine: Engine, feedback_path: Path | None = None) -> gr.Blocks:
         turns = gr.State([])
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
-                chat = gr.Chatbot(label="Chat", height=470, sanitize_html=True, allow_tags=False,
+                chat = gr.Chatbot(label="Chat", show_label=False, height=470, sanitize_html=True, allow_tags=False,
                                   buttons=["copy"], elem_id="qa-chat", layout="bubble",
                                   placeholder="Ask something about the article, or pick an example below.")
                 with gr.Row():
@@ -261,7 +261,7 @@ def build_app(engine: Engine, feedback_path: Path | None = None) -> gr.Blocks:
                     clear_btn = gr.Button("New chat", scale=1, min_width=100, elem_id="qa-clear")
                 examples = gr.Examples([[q] for q in example_questions(engine)], inputs=[box],
                                        label="Example questions", api_visibility="private")
-                with gr.Accordion("Settings", open=False):
+                with gr.Accordion("Settings", open=False, elem_id="qa-settings"):
                     k = gr.Slider(1, 10, value=min(settings.top_k, 10), step=1, label="Passages retrieved (top-k)")
                     show_scores = gr.Checkbox(False, label="Show retrieval scores on the source cards")
             with gr.Column(scale=2, min_width=360):
@@ -288,6 +288,7 @@ CSS = """
 a.qa-cite { color: var(--color-accent) !important; font-size: .85em; font-weight: 700; text-decoration: none !important;
             white-space: nowrap; padding: 0 .1em; }
 a.qa-cite:hover { text-decoration: underline !important; }
+#qa-sources { max-height: 640px; overflow-y: auto; padding-right: .3rem; }
 .qa-sources h3 { margin: .2rem 0 .6rem; font-size: 1.1rem; }
 .qa-sources h3.qa-warn { color: #b45309; }
 .qa-sources .qa-empty { color: var(--body-text-color-subdued); font-size: .9rem; }
@@ -295,7 +296,8 @@ a.qa-cite:hover { text-decoration: underline !important; }
            margin-bottom: .7rem; background: var(--background-fill-secondary); scroll-margin-top: 1rem;
            transition: box-shadow .3s; }
 .qa-card.qa-closest { border-style: dashed; opacity: .9; }
-.qa-card.qa-flash { box-shadow: 0 0 0 3px var(--color-accent); }
+.qa-card.qa-flash { animation: qa-flash 1.6s ease-out; }
+@keyframes qa-flash { from { box-shadow: 0 0 0 3px var(--color-accent); } to { box-shadow: 0 0 0 3px transparent; } }
 .qa-card-head { display: flex; gap: .6rem; align-items: baseline; margin-bottom: .35rem; }
 .qa-n { font-weight: 700; min-width: 1.6rem; height: 1.6rem; border-radius: 50%; display: inline-flex;
         align-items: center; justify-content: center; background: var(--color-accent); color: white; font-size: .85rem; }
