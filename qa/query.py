@@ -21,7 +21,10 @@ _QUANTITY = re.compile(r"\b(?:how\s+(?:much|many|large|big|fast|far)|what\s+(?:p
 _SUMMARY = re.compile(r"\b(?:summar\w*|overview|gist|tl;?dr|main\s+points?|key\s+points?|key\s+takeaways?|about)\b", re.I)
 _SUMMARY_WORDS = frozenset({"summary", "summarize", "summarise", "summarized", "overview", "gist", "tl", "dr", "tldr", "main",
                             "point", "points", "key", "takeaway", "takeaways", "give", "short", "brief", "quick", "whole", "piece"})
-_TIME = re.compile(r"\b(?:when|what\s+year|which\s+year|by\s+when|how\s+long|what\s+date)\b", re.I)
+# "When" asks for a time where it opens the question before a verb ("When will ...",
+# "And when did ..."), not as a conjunction ("When countries compete, does ...?").
+_AUXILIARY = r"(?:will|would|did|does|do|is|was|are|were|has|have|had|can|could|should|shall|might|may|must)"
+_TIME = re.compile(r"^\W*(?:and\s+|so\s+|but\s+)?when\s+" + _AUXILIARY + r"\b|\b(?:by|since|until)\s+when\b|\b(?:what|which)\s+(?:year|date|month|decade)\b|\bhow\s+long\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)
