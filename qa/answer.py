@@ -43,6 +43,8 @@ WRONG_TYPE_PENALTY = 0.4
 _DATE = re.compile(r"\b(?:1[5-9]|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|october|november|december)\b|\b(?:last|next|this)\s+(?:year|decade|month)\b", re.I)
 # Two sentences closer than this say the same thing (the Key Takeaways repeat the intro).
 DUPLICATE_SIMILARITY = 0.9
+# ... or when this share of the shorter sentence's content words are in the other.
+DUPLICATE_WORD_SHARE = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +164,18 @@ def choose_sentences(query: Query, candidates: list[Scored], index: Index, setti
             break
         if candidate is best or candidate.score < settings.answer_sentence_ratio * best.score:
             continue
-        vectors = index.sentence_vectors
-        if any(float(vectors[candidate.sentence.id] @ vectors[c.sentence.id]) > DUPLICATE_SIMILARITY for c in chosen):
+        if any(_repeats(candidate.sentence, c.sentence, index) for c in chosen):
             continue
         chosen.append(candidate)
     return chosen
+
+
+def _repeats(a: Sentence, b: Sentence, index: Index) -> bool:
+    """Near-identical meaning, or mostly the same words (the Key Takeaways restate the intro)."""
+    if float(index.sentence_vectors[a.id] @ index.sentence_vectors[b.id]) > DUPLICATE_SIMILARITY:
+        return True
+    words_a, words_b = set(content_stems(a.text)), set(content_stems(b.text))
+    return len(words_a & words_b) >= DUPLICATE_WORD_SHARE * min(len(words_a), len(words_b))
 
 
 def missing_terms(query: Query, term_vectors: np.ndarray, index: Index, settings: Settings) -> list[str]:
