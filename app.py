@@ -176,6 +176,7 @@ def make_respond(engine: Engine):  # type: ignore[no-untyped-def]
         chat = list(chat or []) + [{"role": "user", "content": render_question(question)}]
         turns = list(turns or [])
         history = [t["answer"]["question"] for t in turns]
+        yield chat, gr.update(), "", turns  # the question shows at once
         try:
             answer = engine.ask(question, history=history, k=int(k)).to_dict()
         except QAError as exc:
@@ -333,11 +334,15 @@ document.addEventListener("click", function (event) {
 
 
 def launch(demo: gr.Blocks, host: str, port: int, share: bool = False, block: bool = True) -> str:
-    """Serve `demo`; returns the local URL (at once when `block` is False, for tests)."""
+    """Serve `demo` and print where; returns the local URL (at once when `block` is False, for tests)."""
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
-    _, url, _ = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
-                            theme=THEME, css=CSS, head=HEAD, show_error=False,
-                            quiet=not block)
+    # quiet: Gradio's own banner tells developers to edit launch(); we print the user's options instead.
+    _, url, share_url = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
+                                    theme=THEME, css=CSS, head=HEAD, show_error=False, quiet=True)
+    if block:
+        print(f"Serving the chat on {url}" + (f" and {share_url}" if share_url else "") + " (Ctrl+C to stop)",
+              flush=True)
+        demo.block_thread()
     return url
 
 
@@ -372,7 +377,9 @@ def main(host: str | None = None, port: int | None = None, share: bool = False) 
     try:
         launch(build_app(engine), host, port, share)
     except OSError as exc:
-        print(f"qa: cannot serve on {host}:{port}: {exc}. Pick another port with --port or QA_PORT.", file=sys.stderr)
+        reason = "the port is in use" if "empty port" in str(exc) else str(exc).rstrip(".")
+        print(f"qa: cannot serve on {host}:{port} ({reason}). Pick another port with --port N or QA_PORT=N.",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -224,7 +224,7 @@ def test_python_app_py_serves_the_page(shared_index_dir: Path, engine) -> None:
             if not line:
                 break
             output.append(line)
-            if "Running on local URL" in line:
+            if "Serving the chat on" in line:
                 break
         assert f"http://127.0.0.1:{port}" in "".join(output), "".join(output)
         assert "Loading the engine" in "".join(output)
