@@ -144,6 +144,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.settings import PROJECT_ROOT
+
+    # app.py is the project's script, not part of the installed package: the console script
+    # does not have the project folder on its path.
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
     import app
 
     return app.main(host=args.host, port=args.port, share=args.share)
