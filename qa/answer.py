@@ -30,6 +30,9 @@ from qa.types import Citation, Passage, Sentence
 LEXICAL_WEIGHT = 0.3
 # Weight of the passage's similarity in a sentence's score (the rest is the sentence's own).
 CONTEXT_WEIGHT = 0.3
+# A sentence that names only other subjects than the question's (China, for a question on
+# Europe) is worth this share of its score.
+OTHER_SUBJECT_PENALTY = 0.8
 # How many of the sentence leg's best hits join the candidates beside the retrieved passages.
 SENTENCE_HITS = 8
 # Each named thing (capitalised word, figure, initialism) the corpus never mentions
@@ -117,6 +120,7 @@ def score_sentences(query: Query, query_vector: np.ndarray, retrieval: Retrieval
     rows = {row for sid in candidates for row in index.sentence_chunks(sid)}
     chunk_sim = _chunk_similarity(index, rows, query_vector)
     question_stems = set(content_stems(query.searched_for))
+    asked_about = index.subjects(query.searched_for)
     total = sum(index.idf(s) for s in question_stems) or 1.0
     scored = []
     for sid, cosine in zip(candidates, cosines.tolist()):
@@ -127,6 +131,9 @@ def score_sentences(query: Query, query_vector: np.ndarray, retrieval: Retrieval
         overlap = question_stems & set(content_stems(f"{heading} {sentence.text}"))
         lexical = sum(index.idf(s) for s in overlap) / total
         score = (1 - CONTEXT_WEIGHT) * cosine + CONTEXT_WEIGHT * context + LEXICAL_WEIGHT * lexical
+        named = index.subjects(sentence.text)
+        if asked_about and named and not named & asked_about:
+            score *= OTHER_SUBJECT_PENALTY  # "China leads ..." for a question on Europe
         passage = passage_of.get(sid) or _as_passage(index, max(holders, key=lambda r: chunk_sim[r]), chunk_sim)
         scored.append(Scored(sentence, score, cosine, passage))
     scored.sort(key=lambda s: (-s.score, s.sentence.id))

@@ -27,7 +27,7 @@ import numpy as np
 from qa.chunking import chunk_documents, is_question_heading
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale
 from qa.settings import Settings
-from qa.text import STOPWORDS, content_stems, normalize, stem, words
+from qa.text import STOPWORDS, content_stems, content_words, normalize, stem, words
 from qa.types import Chunk, Document, Sentence
 
 if TYPE_CHECKING:
@@ -78,6 +78,12 @@ class Index:
                 self._sentence_chunks.setdefault(sid, []).append(row)
         self._idf = sentence_idf(self.sentences)
         self._max_idf = math.log(1 + len(self.sentences))
+        self._subject = name_subjects(self.sentences, self.names)
+
+    def subjects(self, text: str) -> set[str]:
+        """The subjects the text names: each corpus name stands for the section where the
+        corpus uses it most, so "U.S.", "American" and "North America" are one subject."""
+        return {self._subject[w] for w in content_words(text) if w in self._subject}
 
     def idf(self, word_stem: str) -> float:
         """Rarity of a word stem across sentences; an unseen stem is rarest of all."""
@@ -92,6 +98,16 @@ class Index:
     def sentence_chunks(self, sentence_id: int) -> list[int]:
         """Rows of the chunks holding the sentence (two where windows overlap)."""
         return self._sentence_chunks.get(sentence_id, [])
+
+
+def name_subjects(sentences: list[Sentence], names: frozenset[str]) -> dict[str, str]:
+    """Each name -> the section that uses it most (ties: the earlier section)."""
+    counts: dict[str, Counter[str]] = {}
+    for sentence in sentences:
+        for word in content_words(sentence.text):
+            if word in names:
+                counts.setdefault(word, Counter())[sentence.section] += 1
+    return {name: by_section.most_common(1)[0][0] for name, by_section in counts.items()}
 
 
 def sentence_idf(sentences: list[Sentence]) -> dict[str, float]:
@@ -388,7 +404,11 @@ def _verify_checksums(build_dir: Path, artifacts: dict[str, str]) -> None:
     if missing:
         raise IndexCorrupt(build_dir, f"missing {', '.join(missing)}")
     for name, digest in artifacts.items():
-        if _sha256(build_dir / name) != digest:
+        try:
+            actual = _sha256(build_dir / name)
+        except OSError as exc:  # a disk error, or a build swept away by a newer one mid-read
+            raise IndexCorrupt(build_dir, f"cannot read {name} ({exc.strerror or exc})") from None
+        if actual != digest:
             raise IndexCorrupt(build_dir, f"{name} does not match its checksum")
 
 
