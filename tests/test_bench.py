@@ -1,0 +1,104 @@
+"""The benchmark's own parts, on small real inputs: recall arithmetic, the scale runner, the
+engine-facing measurements and the report. No timing assertions: speed goals live in
+eval/bench.md, not in tests."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import bench
+from qa.engine import Engine
+from qa.settings import Settings
+from qa.text import content_stems
+
+SCALE_KEYS = {"passages", "index", "build_s", "bytes_per_passage", "query_p50_ms", "query_p95_ms", "recall_at_10"}
+
+
+def quiet(_message: str) -> None:
+    pass
+
+
+def test_recall_at_10_matches_brute_force_count() -> None:
+    exact = np.array([list(range(10)), list(range(10, 20))])
+    approximate = np.array([[0, 1, 2, 3, 4, 50, 51, 52, 53, -1],  # 5 of 10 found
+                            list(range(19, 9, -1))])  # all 10, in another order
+    assert bench.recall_at_k(approximate, exact) == pytest.approx(0.75)
+
+
+def test_recall_never_counts_missing_results() -> None:
+    exact = np.array([list(range(10))])
+    assert bench.recall_at_k(np.full((1, 10), -1), exact) == 0.0
+
+
+def test_percentile_is_in_milliseconds() -> None:
+    assert bench.percentile_ms([0.001, 0.002, 0.003], 50) == pytest.approx(2.0)
+
+
+def test_synthetic_words_are_one_token_each_for_our_tokenizer() -> None:
+    vocabulary = bench.synthetic_vocabulary(300, seed=1)
+    assert len(set(vocabulary)) == 300
+    text = " ".join(vocabulary)
+    assert len(content_stems(text)) == 300
+
+
+def test_embedding_like_vectors_are_unit_length_and_anisotropic() -> None:
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((200, 384)).astype(np.float32) * np.linspace(3, 0.1, 384, dtype=np.float32)
+    vectors = bench.VectorShape.like(real).sample(500, seed=2)
+    assert vectors.shape == (500, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    spread = vectors.std(axis=0)
+    assert spread[:10].mean() > 5 * spread[-10:].mean()
+
+
+def test_scale_point_on_2000_passages_reports_every_index() -> None:
+    found = bench.scale_point(2000, Settings(), quiet, bench.VectorShape.uniform(), sweep=(16, 64))
+    points = {p["index"].split("_")[0]: p for p in found["points"]}
+    assert set(points) == {"flat", "hnsw", "bm25"}
+    for point in found["points"]:
+        assert SCALE_KEYS <= set(point) and point["passages"] == 2000 and point["bytes_per_passage"] > 0
+    assert points["flat"]["recall_at_10"] == 1.0
+    assert 0.0 < points["hnsw"]["recall_at_10"] <= 1.0
+    assert points["bm25"]["recall_at_10"] is None
+    assert [row["ef_search"] for row in found["sweep"]] == [16, 64]
+
+
+def test_engine_measurements_return_the_documented_keys(engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    questions = bench.load_questions()[:4]
+    query = bench.bench_query(engine, questions, rounds=1)
+    assert query["query_count"] == 4 and query["query_ratio_p50"] > 0
+    build, index = bench.bench_build(engine.embedder, settings, rounds=1, say=quiet)
+    assert build["build_texts"] == len(bench.build_texts(index)) and build["build_ratio"] > 0
+    cold = bench.bench_cold_start(settings.index_dir, engine.embedder.path, questions[0][0], runs=1, say=quiet)
+    assert cold["cold_start_s"] > 0 and cold["cold_start_floor_s"] > 0 and cold["rss_mb"] > 50
+    results = {**query, **build, **cold, "machine": bench.machine(), "settings": {
+        "exact_search_limit": 10, "hnsw_m": 8, "hnsw_ef_construction": 16, "hnsw_ef_search": 16}}
+    for key in ("query_p50_ms", "query_floor_p50_ms", "query_ratio_p50", "build_ratio", "cold_start_s",
+                "cold_start_floor_s", "rss_mb"):
+        assert isinstance(results[key], float), key
+    results.update(bench.scale_point(500, Settings(), quiet, bench.VectorShape.uniform(), sweep=(16,)) | {})
+    results["scale"], results["ef_search_sweep"] = results.pop("points"), results.pop("sweep")
+    report, plot = tmp_path / "bench.md", tmp_path / "bench.png"
+    bench.write_report(results, "- a change", path=report, plot=plot)
+    text = report.read_text(encoding="utf-8")
+    assert "| 500 | flat_ip |" in text and "- a change" in text and "cores" in text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_refuses_a_quick_run(capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(quick=True, report=True, json_out=None)
+    assert bench.run_cli(args) == 2
+    assert "drop --quick" in capsys.readouterr().err
+
+
+def test_a_broken_eval_line_is_reported_with_its_number(tmp_path: Path) -> None:
+    from qa.errors import EvalSetError
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "What?"}\n{"oops": 1}\n', encoding="utf-8")
+    with pytest.raises(EvalSetError, match="line 2"):
+        bench.load_questions(path)
