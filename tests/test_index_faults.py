@@ -137,6 +137,14 @@ def missing_artifact(d: Path) -> None:
     (build_dir(d) / "vocabulary_vectors.npy").unlink()
 
 
+def unreadable_artifact(d: Path) -> None:
+    """A file that exists but cannot be read, even by root: reading /proc/self/mem at offset 0
+    fails with EIO (a stand-in for a disk error, or a build swept away mid-read)."""
+    path = build_dir(d) / "vocabulary.json"
+    path.unlink()
+    path.symlink_to("/proc/self/mem")
+
+
 def missing_manifest(d: Path) -> None:
     (build_dir(d) / "manifest.json").unlink()
 
@@ -178,6 +186,7 @@ FAULTS = [
     (garbage_faiss, ("sentences.faiss", "checksum")),
     (bad_jsonl_line, ("chunks.jsonl", "checksum")),
     (missing_artifact, ("missing vocabulary_vectors.npy",)),
+    (unreadable_artifact, ("cannot read vocabulary.json",)),
     (missing_manifest, ("manifest.json is missing",)),
     (garbage_manifest, ("manifest.json is unreadable",)),
     (manifest_wrong_shape, ("manifest.json",)),
