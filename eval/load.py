@@ -7,7 +7,9 @@ of answerable, unanswerable and hostile questions (some with history). A refusal
 question (the app's gr.Error, shown to users as a message) is the expected outcome for
 hostile input; an *error* is anything else: a dropped connection, a server error, a timeout,
 or an answer whose citations do not match the article. Reports errors, throughput,
-p50/p95/p99 latency and the server's resident memory before and after the run.
+p50/p95/p99 latency and the server's resident memory before, half-way through and after
+the run (the load runs in two halves, so growth in the second half separates a leak from
+the one-off cost of more worker threads).
 Loopback only, bounded in count (--questions) and time (--time-limit).
 """
 
@@ -212,6 +214,7 @@ class Report:
     single: dict[str, Any]
     load: dict[str, Any]
     rss_before_mb: float
+    rss_half_mb: float  # after the first half of the load: growth in the second half is the leak signal
     rss_after_mb: float
     p95_over_single_p50: float
     ok: bool
@@ -224,8 +227,9 @@ class Report:
             f"answered {l['answer']}, abstained {l['abstain']}, refused {l['refused']}, errors {l['error']}",
             f"latency under load: p50 {l['p50_ms']} ms, p95 {l['p95_ms']} ms, p99 {l['p99_ms']} ms, max {l['max_ms']} ms "
             f"(p95 = {self.p95_over_single_p50:.1f}x single-user p50; target <= 10x)",
-            f"server RSS: {self.rss_before_mb:.0f} MB before, {self.rss_after_mb:.0f} MB after "
-            f"({self.rss_after_mb - self.rss_before_mb:+.0f} MB)",
+            f"server RSS: {self.rss_before_mb:.0f} MB before, {self.rss_half_mb:.0f} MB half-way, "
+            f"{self.rss_after_mb:.0f} MB after ({self.rss_after_mb - self.rss_before_mb:+.0f} MB; "
+            f"second half {self.rss_after_mb - self.rss_half_mb:+.0f} MB)",
             *(f"error: {e}" for e in l["errors_sample"] + s["errors_sample"]),
             "PASS" if self.ok else "FAIL",
         ]
@@ -241,15 +245,19 @@ def run(clients: int, questions: int, single: int, time_limit: float, env: dict[
             run_clients(url, question_mix(warmup, seed=1), min(clients, 4), time_limit)  # warm caches and threads
             solo, solo_wall = run_clients(url, question_mix(single, seed=2), 1, time_limit)
             before = rss_mb(proc.pid)
-            loaded, wall = run_clients(url, question_mix(questions, seed=3), clients, time_limit)
+            mix = question_mix(questions, seed=3)
+            first, first_wall = run_clients(url, mix[: questions // 2], clients, time_limit)
+            half = rss_mb(proc.pid)
+            second, second_wall = run_clients(url, mix[questions // 2:], clients, time_limit)
             after = rss_mb(proc.pid)
+            loaded, wall = first + second, first_wall + second_wall
         finally:
             stop_server(proc)
     single_summary, load_summary = summarise(solo, solo_wall), summarise(loaded, wall)
     ratio = load_summary["p95_ms"] / single_summary["p50_ms"] if single_summary["p50_ms"] else float("inf")
     ok = (load_summary["error"] == 0 and single_summary["error"] == 0 and load_summary["requests"] == questions)
-    return Report(clients, questions, proc.pid, single_summary, load_summary, round(before, 1), round(after, 1),
-                  round(ratio, 2), ok)
+    return Report(clients, questions, proc.pid, single_summary, load_summary, round(before, 1), round(half, 1),
+                  round(after, 1), round(ratio, 2), ok)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
