@@ -48,13 +48,20 @@ class Settings:
     max_history_turns: int = 4
     # Input limits: applied before any model work, so a huge paste costs nothing.
     max_question_chars: int = 1000
-    # Vector index: exact search below this many vectors, HNSW above (see eval/bench.md).
-    exact_search_limit: int = 100_000
+    # Vector index: exact search up to this many vectors, HNSW above. Exact single-query search
+    # measured 0.4 ms at 10k vectors and 11.5 ms at 100k (memory-bound past the CPU cache), so
+    # it crosses 5 ms near 40k; 20k keeps a 2x margin (eval/bench.md).
+    exact_search_limit: int = 20_000
+    # HNSW links per node and build depth. On 100k embedding-like vectors M=32/efConstruction=64
+    # reached recall@10 0.95 at efSearch 256 (2.3 ms); M=16/efConstruction=40 only 0.84 (eval/bench.md).
     hnsw_m: int = 32
     hnsw_ef_construction: int = 64
-    hnsw_ef_search: int = 64
+    # Candidates HNSW visits per query (search time only, no rebuild); see the sweep in eval/bench.md.
+    hnsw_ef_search: int = 256
     embed_batch_size: int = 64
-    torch_threads: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    # Half the cores: torch's spinning OpenMP threads collapse when another process wants the
+    # same cores (2 shared cores: one-question encode p50 30 ms with 1 thread, 600 ms with 2).
+    torch_threads: int = field(default_factory=lambda: max(1, min(4, (os.cpu_count() or 2) // 2)))
     # Server and feedback.
     host: str = "127.0.0.1"
     port: int = 7860
