@@ -337,8 +337,10 @@ def launch(demo: gr.Blocks, host: str, port: int, share: bool = False, block: bo
     """Serve `demo` and print where; returns the local URL (at once when `block` is False, for tests)."""
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     # quiet: Gradio's own banner tells developers to edit launch(); we print the user's options instead.
+    # The page has no file input: max_file_size keeps Gradio's upload route from taking files.
     _, url, share_url = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
-                                    theme=THEME, css=CSS, head=HEAD, show_error=False, quiet=True)
+                                    theme=THEME, css=CSS, head=HEAD, show_error=False, quiet=True,
+                                    max_file_size="1kb")
     if block:
         print(f"Serving the chat on {url}" + (f" and {share_url}" if share_url else "") + " (Ctrl+C to stop)",
               flush=True)
