@@ -40,7 +40,7 @@ class Settings:
     answer_sentence_ratio: float = 0.85
     # Below this confidence the engine says the article does not answer the question.
     # Calibrated on eval/questions.jsonl: see eval/report.md for the plot and the reasoning.
-    abstain_threshold: float = 0.38
+    abstain_threshold: float = 0.37
     # An unknown name in the question (no corpus word at least this similar) counts as
     # something the article never mentions.
     unknown_term_similarity: float = 0.80
