@@ -21,7 +21,7 @@ from qa.index import Index
 from qa.query import Query
 from qa.retrieve import Retrieval
 from qa.settings import Settings
-from qa.text import STOPWORDS, content_stems, content_words, has_number, normalize, stem, words
+from qa.text import content_stems, content_words, has_number
 from qa.types import Citation, Passage, Sentence
 
 # Weight of word overlap next to cosine similarity in a sentence's score. Cosine carries
@@ -67,7 +67,7 @@ class Scored:
     passage: Passage
 
 
-def compose(query: Query, query_vector: np.ndarray, term_vectors: np.ndarray, retrieval: Retrieval,
+def compose(query: Query, query_vector: np.ndarray, name_vectors: np.ndarray, retrieval: Retrieval,
             index: Index, settings: Settings) -> Composed:
     if query.wants_summary:
         return _summary(query, query_vector, index, settings)
@@ -75,8 +75,7 @@ def compose(query: Query, query_vector: np.ndarray, term_vectors: np.ndarray, re
     if not candidates:
         return _abstain(0.0, "Nothing in the article matches the question.")
     chosen = choose_sentences(query, candidates, index, settings)
-    missing = missing_terms(query, term_vectors, index, settings)
-    names = [t for t in missing if _is_name(t, query.searched_for, index.stems) or normalize(t) in query.measured_terms]
+    names = missing_names(query, name_vectors, index, settings)
     wrong_type = not _has_asked_type(query, chosen[:1])
     confidence = chosen[0].score
     confidence *= MISSING_NAME_PENALTY ** len(names)
@@ -185,17 +184,13 @@ def _repeats(a: Sentence, b: Sentence, index: Index) -> bool:
     return len(words_a & words_b) >= DUPLICATE_WORD_SHARE * min(len(words_a), len(words_b))
 
 
-def missing_terms(query: Query, term_vectors: np.ndarray, index: Index, settings: Settings) -> list[str]:
-    """Unknown question words with no corpus word close in meaning ("EU" is close to
+def missing_names(query: Query, name_vectors: np.ndarray, index: Index, settings: Settings) -> list[str]:
+    """The question's unknown names with no corpus word close in meaning ("EU" is close to
     "europe"; "Japan" is close to nothing the article says)."""
-    if not query.unknown_terms or len(term_vectors) == 0:
+    if not query.unknown_names or len(name_vectors) == 0:
         return []
-    nearest = (term_vectors @ index.vocabulary_vectors.T).max(axis=1)
-    return [t for t, sim in zip(query.unknown_terms, nearest.tolist()) if sim < settings.unknown_term_similarity]
-
-
-def _strip_possessive(token: str) -> str:
-    return re.sub(r"['’]s$", "", token)
+    nearest = (name_vectors @ index.vocabulary_vectors.T).max(axis=1)
+    return [t for t, sim in zip(query.unknown_names, nearest.tolist()) if sim < settings.unknown_term_similarity]
 
 
 def _mentions(sentence: Sentence, names: list[str]) -> bool:
@@ -212,18 +207,6 @@ def _has_asked_type(query: Query, chosen: list[Scored]) -> bool:
     if query.wants_number:
         return any(has_number(t) for t in texts)
     return True
-
-
-def _is_name(term: str, text: str, corpus_stems: frozenset[str]) -> bool:
-    """A figure, an initialism, part of a hyphenated term, or a word the question capitalises
-    after its first word: the specific things a question is about, not its ordinary words."""
-    if has_number(term) or "." in normalize(term):
-        return True
-    for compound in re.findall(r"\w+(?:-\w+)+", text):
-        parts = [normalize(p) for p in compound.split("-")]
-        if normalize(term) in parts and any(p != term and p not in STOPWORDS and stem(p) in corpus_stems for p in parts):
-            return True  # a variant of a corpus term: "sodium-ion" beside "lithium-ion"
-    return term[:1].isupper() and term in [_strip_possessive(t) for t in words(text)[1:]]
 
 
 def _answer(chosen: list[Scored], confidence: float, missing: list[str]) -> Composed:

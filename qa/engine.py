@@ -62,7 +62,7 @@ class Engine:
         turns = _clean_history(history, s)
         query = analyse(text, turns, self.index.names, self.index.stems,
                         s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups)
-        vectors = self.embedder.encode([query.searched_for, *query.unknown_terms])
+        vectors = self.embedder.encode([query.searched_for, *query.unknown_names])
         embedded = time.perf_counter()
         retrieval = search(self.index, query.searched_for, vectors[0], k, max(s.candidates, k), s.rrf_k, mode)
         retrieved = time.perf_counter()

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from qa.errors import QuestionInvalid
-from qa.text import STOPWORDS, content_words, normalize, stem, words
+from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
 
 # Openers that make a question lean on the previous one ("What about Europe?").
 _FOLLOW_UP_OPENER = re.compile(
@@ -34,8 +34,10 @@ class Query:
     is_follow_up: bool
     wants_number: bool  # "how much", "what share": an answer without a figure does not answer it
     wants_time: bool  # "when", "by when": an answer needs a date or year
-    unknown_terms: tuple[str, ...]  # content words the corpus never uses
-    measured_terms: tuple[str, ...] = ()  # what a figure question counts or prices ("billions of dollars")
+    # Names, figures, initialisms, hyphenated variants and measured units that the corpus never
+    # uses, as typed. Only these are embedded (to check for a close corpus word): ordinary
+    # unknown words are readers' rewording and do not count against an answer.
+    unknown_names: tuple[str, ...]
     wants_summary: bool = False  # asks for the gist of the article, naming no topic
 
 
@@ -62,8 +64,7 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
     return Query(
         question=question, searched_for=searched_for, is_follow_up=is_follow_up,
         wants_number=bool(_QUANTITY.search(searched_for)), wants_time=bool(_TIME.search(searched_for)),
-        unknown_terms=unknown_terms(searched_for, corpus_stems),
-        measured_terms=measured_terms(searched_for),
+        unknown_names=unknown_names(searched_for, corpus_stems),
         wants_summary=is_summary_request(searched_for),
     )
 
@@ -90,6 +91,25 @@ def unknown_terms(text: str, corpus_stems: frozenset[str]) -> tuple[str, ...]:
         if any(stem(p) not in corpus_stems and p not in corpus_stems for p in parts):
             found.setdefault(_POSSESSIVE.sub("", token), None)
     return tuple(found)
+
+
+def unknown_names(text: str, corpus_stems: frozenset[str]) -> tuple[str, ...]:
+    measured = measured_terms(text)
+    return tuple(t for t in unknown_terms(text, corpus_stems)
+                 if is_name(t, text, corpus_stems) or normalize(t) in measured)
+
+
+def is_name(term: str, text: str, corpus_stems: frozenset[str]) -> bool:
+    """A figure, an initialism, part of a hyphenated term, or a word the question capitalises
+    after its first word: the specific things a question is about, not its ordinary words."""
+    if has_number(term) or "." in normalize(term):
+        return True
+    for compound in re.findall(r"\w+(?:-\w+)+", text):
+        parts = [normalize(p) for p in compound.split("-")]
+        if normalize(term) in parts and any(p != normalize(term) and p not in STOPWORDS and stem(p) in corpus_stems
+                                            for p in parts):
+            return True  # a variant of a corpus term: "sodium-ion" beside "lithium-ion"
+    return term[:1].isupper() and term in [_POSSESSIVE.sub("", t) for t in words(text)[1:]]
 
 
 def is_summary_request(text: str) -> bool:
