@@ -2,20 +2,21 @@
 
     python eval/load.py [--clients 32] [--questions 2000] [--json OUT]
 
-Each client is a gradio_client.Client calling the app's named API endpoint "/ask" with a mix
+Each client is one user calling the app's named API endpoint "/ask" (Gradio's REST API) with a mix
 of answerable, unanswerable and hostile questions (some with history). A refusal of a bad
 question (the app's gr.Error, shown to users as a message) is the expected outcome for
 hostile input; an *error* is anything else: a dropped connection, a server error, a timeout,
 or an answer whose citations do not match the article. Reports errors, throughput,
-p50/p95/p99 latency and the server's resident memory before, half-way through and after
-the run (the load runs in two halves, so growth in the second half separates a leak from
-the one-off cost of more worker threads).
+p50/p95/p99 latency and the server's resident memory before the run and after each quarter
+of it (growth that goes on quarter after quarter is a leak; a step at the start is the
+one-off cost of more worker threads).
 Loopback only, bounded in count (--questions) and time (--time-limit).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -118,6 +119,12 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc/<pid>/stat (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process, from /proc/<pid>/status (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -137,37 +144,79 @@ def check_answer(answer: dict[str, Any]) -> str:
     return ""
 
 
-def ask_one(client: Any, item: Item) -> Outcome:
-    from gradio_client.exceptions import AppError
+class ApiClient:
+    """One user: a keep-alive HTTP connection to Gradio's REST API for the "/ask" endpoint
+    (POST /gradio_api/call/ask, then read the event stream). Plain http.client rather than
+    gradio_client, whose per-request CPU cost on this 2-core machine is above the server's
+    and would measure the load generator instead of the app."""
 
+    def __init__(self, port: int, timeout: float = 120.0) -> None:
+        self.port, self.timeout = port, timeout
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+            return response.status, response.read()
+        except (http.client.HTTPException, OSError):
+            self.conn.close()  # a fresh connection for the next call; this one counts as failed
+            self.conn = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)
+            raise
+
+    def ask(self, question: str, history: list[str]) -> tuple[str, Any]:
+        """("complete", [text, answer_dict]) or ("error", message or None)."""
+        status, body = self._call("POST", "/gradio_api/call/ask", json.dumps({"data": [question, history]}).encode())
+        if status != 200:
+            raise RuntimeError(f"POST /gradio_api/call/ask -> HTTP {status}: {body[:200]!r}")
+        event_id = json.loads(body)["event_id"]
+        status, body = self._call("GET", f"/gradio_api/call/ask/{event_id}")
+        if status != 200:
+            raise RuntimeError(f"GET event stream -> HTTP {status}")
+        event, data = None, None
+        for line in body.decode("utf-8").splitlines():
+            if line.startswith("event: "):
+                event = line[7:].strip()
+            elif line.startswith("data: ") and event in ("complete", "error"):
+                data = json.loads(line[6:])
+        if event == "complete" and isinstance(data, list) and len(data) == 2:
+            return "complete", data
+        if event == "error":
+            return "error", (data or {}).get("error") if isinstance(data, dict) else None
+        raise RuntimeError(f"unexpected event stream: {body[:200]!r}")
+
+
+def ask_one(client: ApiClient, item: Item) -> Outcome:
     started = time.perf_counter()
     try:
-        text, answer = client.predict(item.question, item.history, api_name="/ask")
-    except AppError as exc:  # the app refused the question with a message (gr.Error)
-        seconds = time.perf_counter() - started
-        status = "refused" if item.kind == "hostile" else "error"
-        return Outcome(item.kind, seconds, status, str(exc)[:200])
-    except Exception as exc:  # noqa: BLE001 - any other failure is exactly what we count
+        event, data = client.ask(item.question, item.history)
+    except Exception as exc:  # noqa: BLE001 - any failure to get an answer is exactly what we count
         return Outcome(item.kind, time.perf_counter() - started, "error", f"{type(exc).__name__}: {exc}"[:200])
     seconds = time.perf_counter() - started
+    if event == "error":
+        # The app's own refusal (gr.Error with a message) is right for hostile input only;
+        # an error without a message is an unexpected exception inside the app.
+        if not data or "Traceback" in data:
+            return Outcome(item.kind, seconds, "error", f"error event without a clear message: {data!r}"[:200])
+        return Outcome(item.kind, seconds, "refused" if item.kind == "hostile" else "error", data[:200])
+    text, answer = data
     problem = check_answer(answer) or ("" if text == answer.get("answer") else "text and JSON disagree")
     if problem:
         return Outcome(item.kind, seconds, "error", problem)
     return Outcome(item.kind, seconds, "abstain" if answer["abstained"] else "answer")
 
 
-def run_clients(url: str, items: Sequence[Item], clients: int, time_limit: float) -> tuple[list[Outcome], float]:
-    """Each of `clients` threads owns one Client and takes questions from a shared queue until
-    none are left or the time limit is up. Returns the outcomes and the wall time."""
-    from gradio_client import Client
-
+def run_clients(port: int, items: Sequence[Item], clients: int, time_limit: float) -> tuple[list[Outcome], float]:
+    """Each of `clients` threads is one user taking questions from a shared queue until none
+    are left or the time limit is up. Returns the outcomes and the wall time."""
     todo = list(reversed(items))
     lock = threading.Lock()
     outcomes: list[Outcome] = []
     deadline = time.monotonic() + time_limit
 
     def work() -> None:
-        client = Client(url, verbose=False, download_files=False)
+        client = ApiClient(port)
         while time.monotonic() < deadline:
             with lock:
                 if not todo:
@@ -214,9 +263,11 @@ class Report:
     single: dict[str, Any]
     load: dict[str, Any]
     rss_before_mb: float
-    rss_half_mb: float  # after the first half of the load: growth in the second half is the leak signal
+    rss_quarters_mb: list[float]  # after each quarter of the load: growth that goes on is a leak
     rss_after_mb: float
     p95_over_single_p50: float
+    server_cpu_ms_per_question: float  # under load; the engine's own work is ~25 ms of it
+    client_cpu_ms_per_question: float  # this script's clients share the same cores
     ok: bool
 
     def lines(self) -> list[str]:
@@ -227,9 +278,11 @@ class Report:
             f"answered {l['answer']}, abstained {l['abstain']}, refused {l['refused']}, errors {l['error']}",
             f"latency under load: p50 {l['p50_ms']} ms, p95 {l['p95_ms']} ms, p99 {l['p99_ms']} ms, max {l['max_ms']} ms "
             f"(p95 = {self.p95_over_single_p50:.1f}x single-user p50; target <= 10x)",
-            f"server RSS: {self.rss_before_mb:.0f} MB before, {self.rss_half_mb:.0f} MB half-way, "
-            f"{self.rss_after_mb:.0f} MB after ({self.rss_after_mb - self.rss_before_mb:+.0f} MB; "
-            f"second half {self.rss_after_mb - self.rss_half_mb:+.0f} MB)",
+            f"server RSS: {self.rss_before_mb:.0f} MB before, after each quarter "
+            f"{', '.join(f'{r:.0f}' for r in self.rss_quarters_mb)} MB "
+            f"({self.rss_after_mb - self.rss_before_mb:+.0f} MB in all)",
+            f"CPU per question under load: server {self.server_cpu_ms_per_question:.0f} ms, "
+            f"load clients {self.client_cpu_ms_per_question:.0f} ms ({os.cpu_count()} cores)",
             *(f"error: {e}" for e in l["errors_sample"] + s["errors_sample"]),
             "PASS" if self.ok else "FAIL",
         ]
@@ -241,23 +294,27 @@ def run(clients: int, questions: int, single: int, time_limit: float, env: dict[
     with tempfile.TemporaryDirectory(prefix="qa-load-") as tmp:
         proc = start_server(port, Path(tmp) / "server.log", env)
         try:
-            url = f"http://{HOST}:{port}/"
-            run_clients(url, question_mix(warmup, seed=1), min(clients, 4), time_limit)  # warm caches and threads
-            solo, solo_wall = run_clients(url, question_mix(single, seed=2), 1, time_limit)
+            run_clients(port, question_mix(warmup, seed=1), min(clients, 4), time_limit)  # warm caches and threads
+            solo, solo_wall = run_clients(port, question_mix(single, seed=2), 1, time_limit)
             before = rss_mb(proc.pid)
+            server_cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
             mix = question_mix(questions, seed=3)
-            first, first_wall = run_clients(url, mix[: questions // 2], clients, time_limit)
-            half = rss_mb(proc.pid)
-            second, second_wall = run_clients(url, mix[questions // 2:], clients, time_limit)
-            after = rss_mb(proc.pid)
-            loaded, wall = first + second, first_wall + second_wall
+            loaded, wall, quarters = [], 0.0, []
+            for part in range(4):
+                outcomes, seconds = run_clients(port, mix[part * questions // 4:(part + 1) * questions // 4],
+                                                clients, time_limit)
+                loaded, wall = loaded + outcomes, wall + seconds
+                quarters.append(round(rss_mb(proc.pid), 1))
+            after = quarters[-1]
+            server_cpu, client_cpu = cpu_seconds(proc.pid) - server_cpu, time.process_time() - client_cpu
         finally:
             stop_server(proc)
     single_summary, load_summary = summarise(solo, solo_wall), summarise(loaded, wall)
     ratio = load_summary["p95_ms"] / single_summary["p50_ms"] if single_summary["p50_ms"] else float("inf")
     ok = (load_summary["error"] == 0 and single_summary["error"] == 0 and load_summary["requests"] == questions)
-    return Report(clients, questions, proc.pid, single_summary, load_summary, round(before, 1), round(half, 1),
-                  round(after, 1), round(ratio, 2), ok)
+    return Report(clients, questions, proc.pid, single_summary, load_summary, round(before, 1), quarters,
+                  after, round(ratio, 2), round(1000 * server_cpu / questions, 1),
+                  round(1000 * client_cpu / questions, 1), ok)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,7 +35,7 @@ def test_concurrent_clients_get_no_errors(engine: Engine, settings: Settings, tm
     assert load["answer"] > 0 and load["abstain"] > 0, "the mix holds answerable and unanswerable questions"
     assert load["answer"] + load["abstain"] + load["refused"] == 40
     assert report.ok
-    assert report.rss_after_mb > 0
+    assert len(report.rss_quarters_mb) == 4 and report.rss_after_mb > 0
 
 
 def test_question_mix_holds_every_kind_and_is_reproducible() -> None:
