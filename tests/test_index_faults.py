@@ -177,6 +177,10 @@ def current_names_missing_build(d: Path) -> None:
     (d / CURRENT).write_text("build-gone\n", encoding="utf-8")
 
 
+def current_garbage_bytes(d: Path) -> None:
+    (d / CURRENT).write_bytes(b"\xff\xfe\x00build\x00")
+
+
 def current_escapes_builds(d: Path) -> None:
     (d / CURRENT).write_text("..\n", encoding="utf-8")
 
@@ -195,6 +199,7 @@ FAULTS = [
     (manifest_other_dimension, ("768",)),
     (missing_current, ("No index",)),
     (current_names_missing_build, ("build-gone",)),
+    (current_garbage_bytes, ("cannot read CURRENT",)),
     (current_escapes_builds, ("names a build that is not there",)),
 ]
 
