@@ -179,8 +179,6 @@ def test_api_error_is_a_message_not_a_stack_trace(server: tuple[str, int]) -> No
     assert text == answer["answer"]
 
 
-@pytest.mark.xfail(reason="app.py launches without max_file_size, so /gradio_api/upload takes files of any size "
-                          "(the page has no upload component); fix: demo.launch(..., max_file_size='1kb')", strict=False)
 def test_upload_route_refuses_large_files(server: tuple[str, int]) -> None:
     """The page has no file input, so the upload route must not become free disk space for anyone."""
     base, _ = server
