@@ -28,6 +28,10 @@ FACT_EXAMPLES = (
 # Reads are thread-safe and an answer takes tens of milliseconds of CPU: a few at once keep
 # a 2-core machine busy without making everyone wait behind one slow request.
 CONCURRENCY = 4
+# Gradio keeps per-session state (about 50 kB) for 10,000 sessions by default, and every API
+# call is a session: the load test grew the server by ~100 MB per 2,000 questions. The least
+# recently used sessions past this cap lose their chat state (eval/load.py).
+SESSION_CAPACITY = 500
 QUEUE_SIZE = 64  # beyond this, new visitors are told the app is busy instead of waiting minutes
 STREAM_PAUSE_S = 0.08  # between streamed sentences: long enough to see, short enough not to annoy
 SHOWN_QUESTION_CHARS = 400  # an over-long paste is cut in the chat bubble (the engine rejects it anyway)
@@ -340,7 +344,7 @@ def launch(demo: gr.Blocks, host: str, port: int, share: bool = False, block: bo
     # The page has no file input: max_file_size keeps Gradio's upload route from taking files.
     _, url, share_url = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
                                     theme=THEME, css=CSS, head=HEAD, show_error=False, quiet=True,
-                                    max_file_size="1kb")
+                                    max_file_size="1kb", state_session_capacity=SESSION_CAPACITY)
     if block:
         print(f"Serving the chat on {url}" + (f" and {share_url}" if share_url else "") + " (Ctrl+C to stop)",
               flush=True)

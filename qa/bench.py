@@ -597,7 +597,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if out:
         _say(f"wrote {out}")
     if args.report:
-        write_report(results)
+        write_report(results, CHANGES)
         _say(f"wrote {REPORT} and {PLOT}")
     return 0
 

@@ -106,9 +106,15 @@ def _build(documents: list, embedder: Embedder, settings: Settings, expected: di
            say: Callable[[str], None], force: bool) -> Index:
     """Build under the cross-process lock. A process that waited for another's build reuses
     it. When the index folder cannot be written, the engine answers from memory and says so."""
+    from filelock import Timeout
+
     try:
         lock = build_lock(settings.index_dir)
         lock.acquire()
+    except Timeout:  # a TimeoutError, so an OSError too: catch it first, it is not a permissions problem
+        say(f"Another build of {settings.index_dir} is still running after {lock.timeout:.0f} s; "
+            "answering from an in-memory index")
+        return build_index(documents, embedder, settings, progress=say)
     except OSError as exc:
         say(f"Cannot write to {settings.index_dir} ({exc.strerror or exc}); answering from an in-memory index")
         return build_index(documents, embedder, settings, progress=say)
