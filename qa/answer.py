@@ -3,7 +3,7 @@ the question, each followed by its citation marker, or an abstention.
 
 Whether to answer is decided on more evidence than one similarity score, because a single
 cosine cut-off cannot tell "the article answers this" from "the article talks about
-something near this" (see README, "Abstention"). Confidence starts from how well the best
+something near this" (see README, "How it works"). Confidence starts from how well the best
 sentence matches the question, in meaning and in words, and is then lowered for each thing
 the question names that the corpus never mentions, and when the question asks for a figure
 or a date and the best sentences hold none.
@@ -11,9 +11,8 @@ or a date and the best sentences hold none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,15 +34,15 @@ CONTEXT_WEIGHT = 0.3
 OTHER_SUBJECT_PENALTY = 0.8
 # How many of the sentence leg's best hits join the candidates beside the retrieved passages.
 SENTENCE_HITS = 8
-# Each named thing (capitalised word, figure, initialism) the corpus never mentions
-# multiplies confidence by this; an ordinary unknown word by the second.
-MISSING_NAME_PENALTY = 0.4
-# Ordinary words the corpus never uses ("lawmakers", "rivalry") do not lower confidence:
+# Each name, figure, initialism or unit the question holds and the corpus never mentions
+# multiplies confidence by this. Ordinary unknown words ("lawmakers", "rivalry") do not:
 # readers reword, and on the eval set penalising them cost more answers than it saved
-# abstentions (eval/report.md).
-# The question wants a figure or a date and the chosen sentences hold none.
+# abstentions.
+MISSING_NAME_PENALTY = 0.4
+# The question wants a figure or a date and the best sentence holds none.
 WRONG_TYPE_PENALTY = 0.4
-_DATE = re.compile(r"\b(?:1[5-9]|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|october|november|december)\b|\b(?:last|next|this)\s+(?:year|decade|month)\b", re.I)
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_DATE = re.compile(rf"\b(?:1[5-9]|20)\d\d\b|\b(?:{_MONTHS})\b|\b(?:last|next|this)\s+(?:year|decade|month)\b", re.I)
 # Two sentences closer than this say the same thing (the Key Takeaways repeat the intro).
 DUPLICATE_SIMILARITY = 0.9
 # ... or when this share of the shorter sentence's content words are in the other.
@@ -63,14 +62,13 @@ class Composed:
 class Scored:
     sentence: Sentence
     score: float
-    cosine: float
     passage: Passage
 
 
 def compose(query: Query, query_vector: np.ndarray, name_vectors: np.ndarray, retrieval: Retrieval,
             index: Index, settings: Settings) -> Composed:
     if query.wants_summary:
-        return _summary(query, query_vector, index, settings)
+        return _summary(index, settings)
     candidates = score_sentences(query, query_vector, retrieval, index)
     if not candidates:
         return _abstain(0.0, "Nothing in the article matches the question.")
@@ -87,7 +85,7 @@ def compose(query: Query, query_vector: np.ndarray, name_vectors: np.ndarray, re
     return _answer(chosen, confidence, names)
 
 
-def _summary(query: Query, query_vector: np.ndarray, index: Index, settings: Settings) -> Composed:
+def _summary(index: Index, settings: Settings) -> Composed:
     """The gist of the article is its opening: the first sentences of each document's lead."""
     leads = [row for row, chunk in enumerate(index.chunks) if row == 0 or index.chunks[row - 1].source != chunk.source]
     chosen = []
@@ -95,8 +93,7 @@ def _summary(query: Query, query_vector: np.ndarray, index: Index, settings: Set
         chunk = index.chunks[row]
         passage = Passage(chunk=chunk, rank=0, score=0.0, dense_score=None, bm25_score=None)
         for sid in chunk.sentence_ids[: settings.max_answer_sentences - len(chosen)]:
-            cosine = float(index.sentence_vectors[sid] @ query_vector)
-            chosen.append(Scored(index.sentences[sid], 1.0, cosine, passage))
+            chosen.append(Scored(index.sentences[sid], 1.0, passage))
     return _answer(chosen, 1.0, [])
 
 
@@ -134,7 +131,7 @@ def score_sentences(query: Query, query_vector: np.ndarray, retrieval: Retrieval
         if asked_about and named and not named & asked_about:
             score *= OTHER_SUBJECT_PENALTY  # "China leads ..." for a question on Europe
         passage = passage_of.get(sid) or _as_passage(index, max(holders, key=lambda r: chunk_sim[r]), chunk_sim)
-        scored.append(Scored(sentence, score, cosine, passage))
+        scored.append(Scored(sentence, score, passage))
     scored.sort(key=lambda s: (-s.score, s.sentence.id))
     return scored
 

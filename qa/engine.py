@@ -87,9 +87,11 @@ def _clean_history(history: Sequence[str], settings: Settings) -> tuple[str, ...
 
 
 def _apply_search_settings(index: Index, settings: Settings) -> None:
-    hnsw = getattr(index.chunk_vectors, "hnsw", None)
-    if hnsw is not None:
-        hnsw.efSearch = settings.hnsw_ef_search
+    """efSearch is a search-time knob of HNSW indexes: set it from the settings in force."""
+    for vectors in (index.chunk_vectors, index.sentence_index):
+        hnsw = getattr(vectors, "hnsw", None)
+        if hnsw is not None:
+            hnsw.efSearch = settings.hnsw_ef_search
 
 
 def _try_load(settings: Settings, expected: dict, dim: int, say: Callable[[str], None]) -> Index | None:

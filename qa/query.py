@@ -17,14 +17,24 @@ _FOLLOW_UP_OPENER = re.compile(
 _POSSESSIVE = re.compile(r"['’]s$")
 SUBJECT_PRONOUNS = frozenset({"it", "they", "them", "he", "she", "him", "her"})
 POSSESSIVE_PRONOUNS = frozenset({"its", "their", "theirs", "his"})
-_QUANTITY = re.compile(r"\b(?:how\s+(?:much|many|large|big|fast|far)|what\s+(?:percent|percentage|share|proportion|fraction|number|amount|price|cost)|by\s+how\s+much|(?:market\s+)?share|percent(?:age)?|proportion|price|how\s+much\s+(?:does|do|did)\b.*\bcost)\b", re.I)
+_QUANTITY = re.compile(
+    r"\b(?:how\s+(?:much|many|large|big|fast|far)"
+    r"|what\s+(?:percent|percentage|share|proportion|fraction|number|amount|price|cost)"
+    r"|by\s+how\s+much|(?:market\s+)?share|percent(?:age)?|proportion|price"
+    r"|how\s+much\s+(?:does|do|did)\b.*\bcost)\b",
+    re.I,
+)
 _SUMMARY = re.compile(r"\b(?:summar\w*|overview|gist|tl;?dr|main\s+points?|key\s+points?|key\s+takeaways?|about)\b", re.I)
 _SUMMARY_WORDS = frozenset({"summary", "summarize", "summarise", "summarized", "overview", "gist", "tl", "dr", "tldr", "main",
                             "point", "points", "key", "takeaway", "takeaways", "give", "short", "brief", "quick", "whole", "piece"})
 # "When" asks for a time where it opens the question before a verb ("When will ...",
 # "And when did ..."), not as a conjunction ("When countries compete, does ...?").
 _AUXILIARY = r"(?:will|would|did|does|do|is|was|are|were|has|have|had|can|could|should|shall|might|may|must)"
-_TIME = re.compile(r"^\W*(?:and\s+|so\s+|but\s+)?when\s+" + _AUXILIARY + r"\b|\b(?:by|since|until)\s+when\b|\b(?:what|which)\s+(?:year|date|month|decade)\b|\bhow\s+long\b", re.I)
+_TIME = re.compile(
+    r"^\W*(?:and\s+|so\s+|but\s+)?when\s+" + _AUXILIARY + r"\b"
+    r"|\b(?:by|since|until)\s+when\b|\b(?:what|which)\s+(?:year|date|month|decade)\b|\bhow\s+long\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True, slots=True)
