@@ -3,9 +3,12 @@ test run into a temporary folder, so tests never touch the project's own index/.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -49,3 +52,14 @@ def corpus_copy(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def load_tool() -> ModuleType:
+    """eval/load.py, the load script (it starts and stops the real app), imported as a module."""
+    spec = importlib.util.spec_from_file_location("qa_eval_load", PROJECT_ROOT / "eval" / "load.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -20,7 +20,7 @@ import pytest
 
 from qa.corpus import load_corpus
 from qa.engine import Engine
-from qa.errors import CorpusError, IndexCorrupt, IndexStale
+from qa.errors import CorpusError, IndexStale
 from qa.index import CURRENT, build_lock, expected_inputs, load_index
 from qa.settings import PROJECT_ROOT, Settings
 

@@ -4,30 +4,21 @@ timings (the full run's figures are in the README)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from qa.engine import Engine
-from qa.settings import PROJECT_ROOT, Settings
+from qa.settings import Settings
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (PROJECT_ROOT / "app.py").exists(), reason="app.py not written yet")]
-
-
-def _load_tool():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("qa_eval_load", PROJECT_ROOT / "eval" / "load.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[spec.name] = module  # type: ignore[union-attr]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+pytestmark = pytest.mark.slow
 
 
-def test_concurrent_clients_get_no_errors(engine: Engine, settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    tool = _load_tool()
+def test_concurrent_clients_get_no_errors(engine: Engine, settings: Settings, tmp_path: Path,
+                                          load_tool: ModuleType) -> None:
     env = {"QA_INDEX_DIR": str(settings.index_dir), "QA_FEEDBACK_PATH": str(tmp_path / "feedback.jsonl")}
-    report = tool.run(clients=4, questions=40, single=5, time_limit=300, env=env, warmup=4)
+    report = load_tool.run(clients=4, questions=40, single=5, time_limit=300, env=env, warmup=4)
     print("\n".join(report.lines()))
     load = report.load
     assert load["requests"] == 40
@@ -38,10 +29,9 @@ def test_concurrent_clients_get_no_errors(engine: Engine, settings: Settings, tm
     assert len(report.rss_quarters_mb) == 4 and report.rss_after_mb > 0
 
 
-def test_question_mix_holds_every_kind_and_is_reproducible() -> None:
-    tool = _load_tool()
-    mix = tool.question_mix(200, seed=3)
+def test_question_mix_holds_every_kind_and_is_reproducible(load_tool: ModuleType) -> None:
+    mix = load_tool.question_mix(200, seed=3)
     kinds = {item.kind for item in mix}
     assert kinds == {"answerable", "unanswerable", "hostile"}
-    assert [i.question for i in mix] == [i.question for i in tool.question_mix(200, seed=3)]
+    assert [i.question for i in mix] == [i.question for i in load_tool.question_mix(200, seed=3)]
     assert any(item.history for item in mix), "some questions carry a history"

@@ -4,17 +4,16 @@ file reaches the FAISS parser only after its checksum matched."""
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import os
 import re
 import socket
-import sys
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from types import ModuleType
 from typing import Iterator
 
 import pytest
@@ -25,22 +24,8 @@ from qa.errors import IndexCorrupt
 from qa.index import CURRENT, expected_inputs, load_index
 from qa.settings import PROJECT_ROOT, Settings
 
-pytestmark = pytest.mark.skipif(not (PROJECT_ROOT / "app.py").exists(), reason="app.py not written yet")
-
-
-def _load_eval_module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("qa_eval_load", PROJECT_ROOT / "eval" / "load.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[spec.name] = module  # type: ignore[union-attr]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-load_tool = _load_eval_module()
-
-
 @pytest.fixture(scope="module")
-def server(engine: Engine, settings: Settings) -> Iterator[tuple[str, int]]:
+def server(engine: Engine, settings: Settings, load_tool: ModuleType) -> Iterator[tuple[str, int]]:
     """The real app, started as a user would (`python app.py`, no --host), on the test index."""
     port = load_tool.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
