@@ -573,7 +573,7 @@ def print_summary(r: dict[str, Any]) -> None:
         ("build (texts/s)", f"{r['build_texts_per_s']:.0f}", f"raw encode {r['raw_encode_texts_per_s']:.0f}",
          f"ratio {r['build_ratio']:.2f} (target >= {TARGET_BUILD_RATIO})"),
         ("cold start (s)", f"{r['cold_start_s']:.2f}", f"floor {r['cold_start_floor_s']:.2f}",
-         f"+{r['cold_start_margin_s']:.2f} s (target <= +{TARGET_COLD_MARGIN_S})"),
+         f"{r['cold_start_margin_s']:+.2f} s (target <= +{TARGET_COLD_MARGIN_S})"),
         ("peak RSS (MB)", f"{r['rss_mb']:.0f}", f"with gradio {r.get('rss_with_gradio_mb', 0):.0f}", "engine process"),
     ]
     for row in rows:
