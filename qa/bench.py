@@ -58,29 +58,27 @@ CHANGES = """
   other processes on the cores, torch's spinning OpenMP threads collapse: encoding one question took
   p50 600 ms (p95 1.2 s) with 2 threads against 30 ms (p95 53 ms) with 1, alternated in one run; a
   128-sentence batch 3.1 s against 1.3 s. A 20x gain on query latency under load.
-- **Exact search limit 100k -> 20k vectors** (`exact_search_limit`): exact search is 0.4 ms at 10k but
-  11.5 ms at 100k once the vectors leave the CPU cache, past the 5 ms target.
+- **Only name-like unknown terms are embedded** (`Query.unknown_names`). `Engine.ask` used to embed
+  every word the corpus lacks in the question's batch, padded to its length, though only names,
+  figures and units count against an answer. Query ratio at p50: 1.56 -> 1.16 (embed stage 32.7 ms
+  -> 13.3 ms, against a 12.7 ms floor).
+- **Exact search limit 100k -> 20k vectors** (`exact_search_limit`): exact search is 0.3 ms at 10k but
+  8-12 ms at 100k once the vectors leave the CPU cache, past the 5 ms target.
 - **HNSW M=32, efConstruction=64, efSearch=256** (efSearch was 64): on 100k embedding-like vectors
-  efSearch 64 gave recall@10 0.74, 256 gave 0.95 at 2.3 ms; M=16/efConstruction=40 (used by this full run,
-  so that the 1M graph builds in minutes) reaches only 0.84 at 100k.
+  efSearch 64 gave recall@10 0.74, 256 gives 0.945 at 1.6 ms.
 - **Cold-start RSS probe**: `ru_maxrss` of a child carries the parent's peak over fork and exec; the
   probe reads `VmHWM` instead.
-- Not changed, for the lead (query ratio): `Engine.ask` embeds the question's unknown words in the same
-  batch as the question, padded to its length; the answer only uses the vectors of name-like unknown
-  terms (`_is_name` or measured terms). Filtering `query.unknown_terms` to those before `encode` keeps
-  behaviour identical and removes most of the embed stage's extra cost (embed stage p50 32.7 ms against
-  the 22.8 ms floor).
 
 Targets missed, and by how much:
-- Query ratio 1.56 against 1.3: retrieval and answering cost about 2 ms together; the rest is the
-  unknown-word batch above.
-- Scale at 1M: this run's graph (M=16, efConstruction=40, built in 8.5 min) reaches recall@10 0.67 at
-  efSearch 512 (3.0 ms p50): fast enough, not accurate enough. The gain of M=32/efConstruction=64 at 100k
-  (0.84 -> 0.95 at efSearch 256) was not confirmed at 1M: that build takes well over half an hour here.
-  Exact search at 1M is 81 ms. These vectors are a single Gaussian fitted to one article's embeddings
-  (participation ratio about 62 dimensions), with no topic clusters; a real multi-topic corpus clusters
-  and is easier for HNSW. Uniform random vectors are harder still: at 100k, recall@10 0.51 at efSearch 256.
-- BM25 at 1M: 9.4 ms p50, within the same order as the vector leg, above 5 ms.
+- Scale at 1M: the HNSW graph (M=32, efConstruction=64, built in 12 min) gives recall@10 0.78 at
+  efSearch 256 (2.6 ms p50) and 0.88 at efSearch 512 (5.2 ms p50): within 5 ms, recall is about 0.07
+  short of 0.95. Exact search at 1M is 56 ms. These vectors are a single Gaussian fitted to one
+  article's embeddings (participation ratio about 62 dimensions), with no topic clusters; a real
+  multi-topic corpus clusters and is easier for HNSW. Uniform random vectors are harder still: at
+  100k, recall@10 0.51 at efSearch 256. Reaching 0.95 here would take a denser graph (M=48-64,
+  efConstruction 200: a build of an hour or more on 2 cores) or efSearch around 1,000 (about 10 ms).
+- BM25 at 1M: 9.4 ms p50, the same order as the vector leg but above 5 ms; the sparse score matrix
+  sums the columns of each query term, and common terms have long columns.
 """
 
 
@@ -617,7 +615,7 @@ def write_report(r: dict[str, Any], changes: str = "", path: Path = REPORT, plot
         f"- {m['cores']} cores, {m['cpu']}; Python {m['python']}; {m['platform']}",
         "- " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"- environment: {m['env'] or 'no BLAS/OpenMP variables set'}",
-        "- shared with other jobs while measuring: absolute times swing, interleaved ratios much less", "",
+        "- other processes may share the cores: absolute times swing, ratios measured side by side much less", "",
         "## Headline", "",
         "| what | ours | floor | ratio / margin | target | met |", "| --- | --- | --- | --- | --- | --- |",
         _row("query latency p50 (ms)", r["query_p50_ms"], r["query_floor_p50_ms"], f"{r['query_ratio_p50']:.2f}",
