@@ -202,8 +202,13 @@ def _has_asked_type(query: Query, chosen: list[Scored]) -> bool:
     if query.wants_time:
         return any(_DATE.search(t) for t in texts)
     if query.wants_number:
-        return any(has_number(t) for t in texts)
+        return any(has_number(t) and _speaks_of(t, query.measured) for t in texts)
     return True
+
+
+def _speaks_of(text: str, terms: tuple[str, ...]) -> bool:
+    """Whether the text holds one of the terms (by stem); true when there are none to hold."""
+    return not terms or bool(set(content_stems(" ".join(terms))) & set(content_stems(text)))
 
 
 def _answer(chosen: list[Scored], confidence: float, missing: list[str]) -> Composed:

@@ -48,6 +48,9 @@ class Query:
     # uses, as typed. Only these are embedded (to check for a close corpus word): ordinary
     # unknown words are readers' rewording and do not count against an answer.
     unknown_names: tuple[str, ...]
+    # What a figure question measures ("global market" in "what percentage of the global
+    # market ..."): the sentence giving the figure must speak of it. Names left out.
+    measured: tuple[str, ...] = ()
     wants_summary: bool = False  # asks for the gist of the article, naming no topic
 
 
@@ -75,6 +78,7 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
         question=question, searched_for=searched_for, is_follow_up=is_follow_up,
         wants_number=bool(_QUANTITY.search(searched_for)), wants_time=bool(_TIME.search(searched_for)),
         unknown_names=unknown_names(searched_for, corpus_stems),
+        measured=tuple(w for w in measured_terms(searched_for) if w not in names),
         wants_summary=is_summary_request(searched_for),
     )
 

@@ -135,3 +135,10 @@ def test_known_alias_is_not_treated_as_unknown(engine: Engine) -> None:
     answer = engine.ask("When does the EU hope to reach its market goal?")
     assert not answer.abstained
     assert "2030" in answer.text
+
+
+def test_figure_about_another_measure_does_not_answer_a_figure_question(engine: Engine) -> None:
+    # The article gives U.S. capacity growth (50%), not a U.S. market share.
+    answer = engine.ask("What percentage of the global market does the US hold?")
+    assert answer.abstained
+    assert "figure" in answer.reason
