@@ -245,10 +245,17 @@ def make_vector_index(vectors: np.ndarray, settings: Settings) -> "faiss.Index":
     return index
 
 
-def make_bm25(texts: list[str]) -> "bm25s.BM25":
+def _bm25s():  # type: ignore[no-untyped-def]
+    """bm25s, imported on first use. It sets its own logger to DEBUG at import, which prints
+    "Building index from tokens" into every app and CLI run: put it back to warnings."""
     import bm25s
 
-    bm25 = bm25s.BM25()
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def make_bm25(texts: list[str]) -> "bm25s.BM25":
+    bm25 = _bm25s().BM25()
     bm25.index([content_stems(t) or [""] for t in texts], show_progress=False)
     return bm25
 
@@ -413,8 +420,9 @@ def _verify_checksums(build_dir: Path, artifacts: dict[str, str]) -> None:
 
 
 def _read_artifacts(build_dir: Path, manifest: dict[str, Any]) -> Index:
-    import bm25s
     import faiss
+
+    bm25s = _bm25s()
 
     chunks = [Chunk(**{**row, "sentence_ids": tuple(row["sentence_ids"])})
               for row in _read_jsonl(build_dir / "chunks.jsonl")]
