@@ -123,11 +123,9 @@ def score_sentences(query: Query, query_vector: np.ndarray, retrieval: Retrieval
         sentence = index.sentences[sid]
         holders = index.sentence_chunks(sid)
         context = max(chunk_sim[r] for r in holders)
-        heading = sentence.section.rsplit(" > ", 1)[-1]
-        overlap = question_stems & set(content_stems(f"{heading} {sentence.text}"))
-        lexical = sum(index.idf(s) for s in overlap) / total
+        stems, named = index.sentence_terms(sid)
+        lexical = sum(index.idf(s) for s in question_stems & stems) / total
         score = (1 - CONTEXT_WEIGHT) * cosine + CONTEXT_WEIGHT * context + LEXICAL_WEIGHT * lexical
-        named = index.subjects(sentence.text)
         if asked_about and named and not named & asked_about:
             score *= OTHER_SUBJECT_PENALTY  # "China leads ..." for a question on Europe
         passage = passage_of.get(sid) or _as_passage(index, max(holders, key=lambda r: chunk_sim[r]), chunk_sim)

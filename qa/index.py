@@ -79,6 +79,18 @@ class Index:
         self._idf = sentence_idf(self.sentences)
         self._max_idf = math.log(1 + len(self.sentences))
         self._subject = name_subjects(self.sentences, self.names)
+        self._sentence_terms: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+
+    def sentence_terms(self, sid: int) -> tuple[frozenset[str], frozenset[str]]:
+        """(content stems of the sentence with its heading, subjects it names), computed on first
+        use and kept: the answer stage asks for the same sentences question after question."""
+        cached = self._sentence_terms.get(sid)
+        if cached is None:
+            sentence = self.sentences[sid]
+            heading = sentence.section.rsplit(" > ", 1)[-1]
+            cached = (frozenset(content_stems(f"{heading} {sentence.text}")), frozenset(self.subjects(sentence.text)))
+            self._sentence_terms[sid] = cached
+        return cached
 
     def subjects(self, text: str) -> set[str]:
         """The subjects the text names: each corpus name stands for the section where the
