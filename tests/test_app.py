@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -26,17 +25,11 @@ CHINA = "What share of lithium-ion battery production does China have?"
 ARTICLE = PROJECT_ROOT / "corpus" / "battery-race.md"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(engine, tmp_path_factory):  # type: ignore[no-untyped-def]
+def server(engine, tmp_path_factory, load_tool):  # type: ignore[no-untyped-def]
     feedback = tmp_path_factory.mktemp("feedback") / "feedback.jsonl"
     demo = app.build_app(engine, feedback_path=feedback)
-    url = app.launch(demo, "127.0.0.1", free_port(), block=False)
+    url = app.launch(demo, "127.0.0.1", load_tool.free_port(), block=False)
     yield url
     demo.close()
 
@@ -209,9 +202,9 @@ def test_exposure_warning_only_beyond_this_machine() -> None:
 
 # ------------------------------------------------------------------ `python app.py` as a user runs it
 
-def test_python_app_py_serves_the_page(shared_index_dir: Path, engine) -> None:
+def test_python_app_py_serves_the_page(shared_index_dir: Path, engine, load_tool) -> None:  # type: ignore[no-untyped-def]
     """The README command, with the index the session already built (so only the model loads)."""
-    port = free_port()
+    port = load_tool.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env.update(QA_INDEX_DIR=str(shared_index_dir), QA_PORT=str(port), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py")], cwd=PROJECT_ROOT, env=env,

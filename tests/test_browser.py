@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -32,22 +31,16 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def feedback_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("browser-feedback") / "feedback.jsonl"
 
 
 @pytest.fixture(scope="module")
-def page(engine, feedback_file: Path):  # type: ignore[no-untyped-def]
+def page(engine, feedback_file: Path, load_tool):  # type: ignore[no-untyped-def]
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install playwright)")
     demo = app.build_app(engine, feedback_path=feedback_file)
-    url = app.launch(demo, "127.0.0.1", free_port(), block=False)
+    url = app.launch(demo, "127.0.0.1", load_tool.free_port(), block=False)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         tab = browser.new_page(viewport={"width": 1400, "height": 900})
