@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
 
@@ -60,6 +60,9 @@ class Index:
     vocabulary: list[str]  # distinct normalised corpus words
     vocabulary_vectors: np.ndarray  # row i embeds vocabulary[i]
     names: frozenset[str]  # normalised words the corpus writes capitalised mid-sentence
+    # Computed once at build time and stored (vocabulary.json), not at every load:
+    stem_idf: dict[str, float]  # rarity of each word stem across sentences
+    name_subject: dict[str, str]  # each name -> the section that uses it most (see subjects())
     location: Path | None = None  # build folder on disk, None when held only in memory
 
     @property
@@ -76,9 +79,7 @@ class Index:
         for row, chunk in enumerate(self.chunks):
             for sid in chunk.sentence_ids:
                 self._sentence_chunks.setdefault(sid, []).append(row)
-        self._idf = sentence_idf(self.sentences)
         self._max_idf = math.log(1 + len(self.sentences))
-        self._subject = name_subjects(self.sentences, self.names)
         self._sentence_terms: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
     def sentence_terms(self, sid: int) -> tuple[frozenset[str], frozenset[str]]:
@@ -95,11 +96,11 @@ class Index:
     def subjects(self, text: str) -> set[str]:
         """The subjects the text names: each corpus name stands for the section where the
         corpus uses it most, so "U.S.", "American" and "North America" are one subject."""
-        return {self._subject[w] for w in content_words(text) if w in self._subject}
+        return {self.name_subject[w] for w in content_words(text) if w in self.name_subject}
 
     def idf(self, word_stem: str) -> float:
         """Rarity of a word stem across sentences; an unseen stem is rarest of all."""
-        return self._idf.get(word_stem, self._max_idf)
+        return self.stem_idf.get(word_stem, self._max_idf)
 
     def chunk_row(self, chunk_id: str) -> int:
         return self._chunk_row[chunk_id]
@@ -197,6 +198,7 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
         sentence_vectors=sentence_vectors, sentence_index=make_vector_index(sentence_vectors, settings),
         bm25=make_bm25([c.embed_text for c in chunks]),
         vocabulary=vocabulary, vocabulary_vectors=vectors[n_keys + n_sents:], names=names,
+        stem_idf=sentence_idf(sentences), name_subject=name_subjects(sentences, names),
     )
 
 
@@ -303,7 +305,8 @@ def save_index(index: Index, index_dir: Path) -> Path:
         np.save(build_dir / "sentence_vectors.npy", index.sentence_vectors, allow_pickle=False)
         np.save(build_dir / "vocabulary_vectors.npy", index.vocabulary_vectors, allow_pickle=False)
         (build_dir / "vocabulary.json").write_text(
-            json.dumps({"words": index.vocabulary, "names": sorted(index.names)}, ensure_ascii=False), encoding="utf-8")
+            json.dumps({"words": index.vocabulary, "names": sorted(index.names), "idf": index.stem_idf,
+                        "subjects": index.name_subject}, ensure_ascii=False), encoding="utf-8")
         index.bm25.save(str(build_dir / "bm25"), show_progress=False)
         manifest = dict(index.manifest, artifacts=_checksums(build_dir))
         _write_atomic(build_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -412,7 +415,7 @@ def load_index(index_dir: Path, expected: dict[str, Any], dim: int | None = None
     _verify_checksums(build_dir, manifest["artifacts"])
     try:
         return _read_artifacts(build_dir, manifest)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, json.JSONDecodeError) as exc:
         raise IndexCorrupt(build_dir, f"cannot read an artifact ({type(exc).__name__}: {exc})") from None
 
 
@@ -453,7 +456,9 @@ def _read_artifacts(build_dir: Path, manifest: dict[str, Any]) -> Index:
     return Index(
         manifest=manifest, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors, key_chunk=key_chunk,
         sentence_vectors=sentence_vectors, sentence_index=sentence_index, bm25=bm25, vocabulary=list(vocab["words"]),
-        vocabulary_vectors=vocabulary_vectors, names=frozenset(vocab["names"]), location=build_dir,
+        vocabulary_vectors=vocabulary_vectors, names=frozenset(vocab["names"]),
+        stem_idf={str(k): float(v) for k, v in vocab["idf"].items()},
+        name_subject={str(k): str(v) for k, v in vocab["subjects"].items()}, location=build_dir,
     )
 
 
