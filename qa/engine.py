@@ -12,12 +12,12 @@ from typing import Callable, Sequence
 from qa.answer import compose
 from qa.corpus import load_corpus
 from qa.embedding import Embedder, resolve_model_path
-from qa.errors import IndexCorrupt, IndexMissing, IndexStale, QuestionInvalid
+from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QuestionInvalid
 from qa.index import Index, build_index, build_lock, expected_inputs, load_index, save_index
 from qa.query import analyse, clean_question
 from qa.retrieve import search
 from qa.settings import RETRIEVERS, Settings
-from qa.types import Answer
+from qa.types import Answer, Document
 
 log = logging.getLogger("qa")
 
@@ -45,6 +45,19 @@ class Engine:
         if index is None:
             index = _build(documents, embedder, settings, expected, say, force=rebuild)
         return cls(settings, index, embedder)
+
+    @property
+    def documents(self) -> tuple[Document, ...]:
+        """The corpus documents as indexed (source, title, text): every citation's offsets point
+        into one of these texts, so this is what a reader checks a quote against."""
+        return tuple(self.index.documents)
+
+    def document(self, source: str) -> Document:
+        """The indexed document whose `source` a citation names."""
+        for document in self.index.documents:
+            if document.source == source:
+                return document
+        raise CorpusError(f"No document {source!r} in the index. Known: {', '.join(d.source for d in self.index.documents)}.")
 
     def ask(self, question: str, history: Sequence[str] = (), k: int | None = None,
             retriever: str | None = None, resolve_follow_ups: bool | None = None) -> Answer:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
 
@@ -48,6 +48,8 @@ class Index:
     """Everything retrieval and answering read. Built once, then only read."""
 
     manifest: dict[str, Any]
+    # The text of every corpus document as indexed: all offsets point into these texts.
+    documents: list[Document]
     chunks: list[Chunk]
     sentences: list[Sentence]
     # Dense keys: one per chunk (heading + text), plus one per question heading, so a reader's
@@ -193,13 +195,19 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return Index(
-        manifest=manifest, chunks=chunks, sentences=sentences,
+        manifest=manifest, documents=[_text_only(d) for d in documents], chunks=chunks, sentences=sentences,
         chunk_vectors=make_vector_index(vectors[:n_keys], settings), key_chunk=key_chunk,
         sentence_vectors=sentence_vectors, sentence_index=make_vector_index(sentence_vectors, settings),
         bm25=make_bm25([c.embed_text for c in chunks]),
         vocabulary=vocabulary, vocabulary_vectors=vectors[n_keys + n_sents:], names=names,
         stem_idf=sentence_idf(sentences), name_subject=name_subjects(sentences, names),
     )
+
+
+def _text_only(document: Document) -> Document:
+    """The document as stored with the index: its text and identity, without the parse."""
+    return Document(source=document.source, title=document.title, text=document.text, sha256=document.sha256,
+                    blocks=())
 
 
 def chunk_keys(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
@@ -300,6 +308,8 @@ def save_index(index: Index, index_dir: Path) -> Path:
         faiss.write_index(index.chunk_vectors, str(build_dir / "chunks.faiss"))
         faiss.write_index(index.sentence_index, str(build_dir / "sentences.faiss"))
         np.save(build_dir / "key_chunk.npy", index.key_chunk, allow_pickle=False)
+        _write_jsonl(build_dir / "documents.jsonl", (
+            {"source": d.source, "title": d.title, "sha256": d.sha256, "text": d.text} for d in index.documents))
         _write_jsonl(build_dir / "chunks.jsonl", (asdict(c) for c in index.chunks))
         _write_jsonl(build_dir / "sentences.jsonl", (asdict(s) for s in index.sentences))
         np.save(build_dir / "sentence_vectors.npy", index.sentence_vectors, allow_pickle=False)
@@ -439,6 +449,7 @@ def _read_artifacts(build_dir: Path, manifest: dict[str, Any]) -> Index:
 
     bm25s = _bm25s()
 
+    documents = [Document(**row, blocks=()) for row in _read_jsonl(build_dir / "documents.jsonl")]
     chunks = [Chunk(**{**row, "sentence_ids": tuple(row["sentence_ids"])})
               for row in _read_jsonl(build_dir / "chunks.jsonl")]
     sentences = [Sentence(**row) for row in _read_jsonl(build_dir / "sentences.jsonl")]
@@ -454,7 +465,7 @@ def _read_artifacts(build_dir: Path, manifest: dict[str, Any]) -> Index:
             or (len(key_chunk) and int(key_chunk.max()) >= len(chunks)):
         raise ValueError("artifact row counts disagree")
     return Index(
-        manifest=manifest, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors, key_chunk=key_chunk,
+        manifest=manifest, documents=documents, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors, key_chunk=key_chunk,
         sentence_vectors=sentence_vectors, sentence_index=sentence_index, bm25=bm25, vocabulary=list(vocab["words"]),
         vocabulary_vectors=vocabulary_vectors, names=frozenset(vocab["names"]),
         stem_idf={str(k): float(v) for k, v in vocab["idf"].items()},

@@ -89,6 +89,14 @@ class Citation:
     passage_start: int  # offset of the passage in the file: quote sits at start - passage_start
     score: float  # the sentence's relevance score
 
+    def matches(self, text: str) -> bool:
+        """Whether this citation is grounded in `text`, its source document's text: the quote is
+        the text at its offsets, and the passage is the text at its own offset and holds the quote."""
+        passage_end = self.passage_start + len(self.passage)
+        return (text[self.start:self.end] == self.quote
+                and text[self.passage_start:passage_end] == self.passage
+                and self.passage_start <= self.start and self.end <= passage_end)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["score"] = round(self.score, 6)
