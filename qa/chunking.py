@@ -93,29 +93,52 @@ def chunk_documents(
     window: int,
     overlap: int,
     fits: Callable[[str], bool] = lambda _text: True,
+    max_chars: int = 10_000,
 ) -> tuple[list[Sentence], list[Chunk]]:
-    """All sentences and chunks of the corpus. `fits` tells whether an embedded text is within
-    the model's limit; windows that do not fit are cut further, down to one sentence."""
+    """All sentences and chunks of the corpus. Windows of up to `window` sentences and
+    `max_chars` characters (a longer sentence stands alone) never cross a paragraph, so a
+    passage reads as one piece; a run of one-sentence blocks (a list) counts as one paragraph.
+    `fits` tells whether an embedded text is within the model's limit; windows that do not
+    fit are cut further, down to one sentence."""
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
+    paragraph = 0
     for doc in documents:
         for headings, blocks in _sections(doc.blocks):
             section = section_name(headings)
-            first = len(sentences)
-            for block in blocks:
-                for span in split_sentences(block.text, block.start):
-                    sentences.append(Sentence(len(sentences), doc.source, section, span.text, span.start, span.end))
-            members = sentences[first:]
             heading = headings[-1]
-            prefix = _slug_prefix(doc.source, headings)
-            size = len(members) if is_question_heading(heading) else window
-            step = max(1, size - overlap) if not is_question_heading(heading) else size
-            groups = _windows(members, size, step)
+            groups: list[list[Sentence]] = []
+            for unit in _paragraphs(blocks):
+                members = []
+                for block in unit:
+                    for span in split_sentences(block.text, block.start):
+                        members.append(Sentence(len(sentences), doc.source, section, span.text, span.start, span.end,
+                                                paragraph))
+                        sentences.append(members[-1])
+                paragraph += 1
+                groups.extend(_windows(members, window, overlap, max_chars))
             fitted = [g for group in groups for g in _fit(doc, heading, group, fits)]
+            prefix = _slug_prefix(doc.source, headings)
             for n, group in enumerate(fitted, 1):
                 chunk_id = prefix if len(fitted) == 1 else f"{prefix}-{n}"
                 chunks.append(_make_chunk(doc, chunk_id, section, heading, group))
     return sentences, chunks
+
+
+def _paragraphs(blocks: list[Block]) -> list[list[Block]]:
+    """Blocks grouped into paragraphs: each block of several sentences alone, and each run of
+    one-sentence blocks (list items, short lines) together."""
+    units: list[list[Block]] = []
+    for block in blocks:
+        if _one_sentence(block) and units and all(_one_sentence(b) for b in units[-1]):
+            units[-1].append(block)
+        else:
+            units.append([block])
+    return units
+
+
+def _one_sentence(block: Block) -> bool:
+    return len(split_sentences(block.text)) <= 1
 
 
 def _sections(blocks: Iterable[Block]) -> list[tuple[tuple[str, ...], list[Block]]]:
@@ -134,14 +157,19 @@ def _slug_prefix(source: str, headings: tuple[str, ...]) -> str:
     return f"{slugify(stem)}/{name}"
 
 
-def _windows(members: list[Sentence], size: int, step: int) -> list[list[Sentence]]:
-    if len(members) <= size:
-        return [members] if members else []
-    groups = []
-    for start in range(0, len(members), step):
-        groups.append(members[start:start + size])
-        if start + size >= len(members):
+def _windows(members: list[Sentence], size: int, overlap: int, max_chars: int) -> list[list[Sentence]]:
+    """Consecutive windows of up to `size` sentences and `max_chars` characters, each sharing
+    `overlap` sentences with the one before (when that still moves the window on)."""
+    groups: list[list[Sentence]] = []
+    start = 0
+    while start < len(members):
+        end = start + 1
+        while end < len(members) and end - start < size and members[end].end - members[start].start <= max_chars:
+            end += 1
+        groups.append(members[start:end])
+        if end >= len(members):
             break
+        start = end - overlap if end - overlap > start else end
     return groups
 
 

@@ -13,7 +13,11 @@ import sys
 import textwrap
 from typing import Sequence
 
+from pathlib import Path
+
 from qa.errors import QAError, QuestionInvalid
+from qa.evalsets import SPLITS
+from qa.settings import RETRIEVERS
 
 EXIT_OK, EXIT_SETUP, EXIT_USAGE = 0, 1, 2
 
@@ -33,12 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="how many passages to retrieve (default: QA_TOP_K or 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
-    p = sub.add_parser("eval", help="run the eval set and print retrieval, answer and abstention metrics")
-    p.add_argument("--set", dest="eval_set", default=None, help="eval set file (default: eval/questions.jsonl)")
+    p = sub.add_parser("eval", help="answer the eval sets and print answer, abstention and retrieval metrics")
+    p.add_argument("--set", dest="sets", action="append", default=None, metavar="FILE",
+                   help="an eval set (.jsonl; repeatable). Default: every set in eval/sets/")
+    p.add_argument("--split", choices=SPLITS, default=None,
+                   help="which items: tune, test or all (default: test for the shipped sets, all for sets given with --set)")
     p.add_argument("--k", type=int, default=None, help="passages retrieved per question")
-    p.add_argument("--retriever", choices=("dense", "bm25", "hybrid"), default=None)
+    p.add_argument("--retriever", choices=RETRIEVERS, default=None)
+    p.add_argument("--failures", action="store_true", help="also print every failed question")
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write all results as JSON to OUT")
-    p.add_argument("--report", action="store_true", help="regenerate eval/report.md with ablations and the confidence plot")
+    p.add_argument("--report", action="store_true",
+                   help="rewrite eval/report.md and its plots (test and tune splits of every shipped set)")
+
+    p = sub.add_parser("train", help="fit the answer model on the tune splits of the eval sets")
+    p.add_argument("--set", dest="sets", action="append", default=None, metavar="FILE",
+                   help="an eval set to learn from (repeatable). Default: every set in eval/sets/")
+    p.add_argument("--out", default=None, metavar="PATH", help="where to write the model (default: qa/answer_model.json)")
 
     p = sub.add_parser("bench", help="measure latency, build throughput, cold start and scale")
     p.add_argument("--quick", action="store_true", help="a run of under a minute")
@@ -96,8 +110,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from qa.query import clean_question
     from qa.settings import Settings
 
-    if args.k is not None and args.k < 1:
-        raise QuestionInvalid(f"--k must be at least 1, got {args.k}.")
     settings = Settings.from_env()
     clean_question(args.question, settings.max_question_chars)  # a bad question fails before the model loads
     engine = Engine.load(settings, progress=progress)
@@ -131,10 +143,68 @@ def format_answer(answer) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(lines)
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from qa import evaluate
+def _engines(base):  # type: ignore[no-untyped-def]
+    """One engine per corpus, built once and sharing one loaded model."""
+    from qa.engine import Engine
 
-    return evaluate.run_cli(args)
+    cache: dict = {}
+
+    def engine_for(eval_set):  # type: ignore[no-untyped-def]
+        settings = eval_set.settings_for(base)
+        if settings.corpus_dir not in cache:
+            shared = next(iter(cache.values())).embedder if cache else None
+            cache[settings.corpus_dir] = Engine.load(settings, progress=progress, embedder=shared)
+        return cache[settings.corpus_dir]
+
+    return engine_for
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa import report
+    from qa.evalsets import load_sets
+    from qa.evaluate import run_sets
+    from qa.settings import Settings
+
+    sets = load_sets(args.sets)
+    split = args.split or ("all" if args.sets else "test")
+    engine_for = _engines(Settings.from_env())
+    options = {"k": args.k, "retriever": args.retriever}
+    results = run_sets(engine_for, sets, split, progress, **options)
+    for result in results:
+        print(report.format_table(result), end="\n\n")
+        if args.failures:
+            print(report.format_failures(result), end="\n\n")
+    print(report.LEGEND)
+    if args.json_out:
+        path = Path(args.json_out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        progress(f"wrote {path}")
+    if args.report:
+        tests = results if split == "test" else run_sets(engine_for, sets, "test", progress, **options)
+        tunes = run_sets(engine_for, sets, "tune", progress, **options)
+        engine = engine_for(sets[0])
+        meta = {s.name: s.meta for s in sets}
+        report.REPORT_PATH.write_text(report.render_report(tests, tunes, meta, engine.model.manifest,
+                                                           engine.abstain_threshold), encoding="utf-8")
+        written = [report.REPORT_PATH, report.plot_curves(tests), report.plot_reliability(tests)]
+        progress(f"wrote {', '.join(str(p) for p in written)}")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from qa.evalsets import load_sets
+    from qa.model import PACKAGED_MODEL
+    from qa.settings import Settings
+    from qa.train import train
+
+    model = train(load_sets(args.sets), Settings.from_env(), progress)
+    out = model.save(Path(args.out) if args.out else PACKAGED_MODEL)
+    for corpus, figures in model.manifest["leave_one_corpus_out"].items():
+        progress(f"unseen-article check, {corpus}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    print(f"Wrote the answer model to {out} (abstain below {model.abstain_threshold:.3f}, "
+          f"extra sentences at {model.extra_threshold:.2f})")
+    return EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -155,7 +225,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return app.main(host=args.host, port=args.port, share=args.share)
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "bench": cmd_bench, "serve": cmd_serve}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "train": cmd_train, "bench": cmd_bench,
+            "serve": cmd_serve}
 
 if __name__ == "__main__":
     sys.exit(main())

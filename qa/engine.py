@@ -6,32 +6,40 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Sequence
 
-from qa.answer import compose
+import numpy as np
+
+from qa.answer import Scoring, chunk_similarity, compose, missing_names, rank_passages
+from qa.features import ANSWERABILITY, FEATURES, feature_matrix
+from qa.model import AnswerModel, load_model
 from qa.corpus import load_corpus
 from qa.embedding import Embedder, resolve_model_path
 from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QuestionInvalid
 from qa.index import Index, build_index, build_lock, expected_inputs, load_index, save_index
-from qa.query import analyse, clean_question
-from qa.retrieve import search
+from qa.query import Query, analyse, clean_question
+from qa.retrieve import Pool, search
 from qa.settings import RETRIEVERS, Settings
+from qa.text import content_words
 from qa.types import Answer, Document
 
 log = logging.getLogger("qa")
 
 
 class Engine:
-    def __init__(self, settings: Settings, index: Index, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder, model: AnswerModel | None = None) -> None:
         self.settings = settings
         self.index = index
         self.embedder = embedder
+        self.model = model or load_model(settings.answer_model_path, FEATURES, ANSWERABILITY)
         _apply_search_settings(index, settings)
 
     @classmethod
     def load(cls, settings: Settings | None = None, rebuild: bool = False,
-             progress: Callable[[str], None] | None = None, embedder: Embedder | None = None) -> "Engine":
+             progress: Callable[[str], None] | None = None, embedder: Embedder | None = None,
+             model: AnswerModel | None = None) -> "Engine":
         """Load the index for the corpus, building it first when it is missing, stale,
         damaged, or `rebuild` is asked for. Never answers from a stale index.
         Pass an already loaded `embedder` (of the same model) to skip loading the model again."""
@@ -44,7 +52,7 @@ class Engine:
         index = None if rebuild else _try_load(settings, expected, embedder.dim, say)
         if index is None:
             index = _build(documents, embedder, settings, expected, say, force=rebuild)
-        return cls(settings, index, embedder)
+        return cls(settings, index, embedder, model)
 
     @property
     def documents(self) -> tuple[Document, ...]:
@@ -59,35 +67,91 @@ class Engine:
                 return document
         raise CorpusError(f"No document {source!r} in the index. Known: {', '.join(d.source for d in self.index.documents)}.")
 
-    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None,
-            retriever: str | None = None, resolve_follow_ups: bool | None = None) -> Answer:
-        """Answer from the corpus, or abstain. `history` holds the earlier user turns, oldest first.
+    def candidates(self, question: str, history: Sequence[str] = (), k: int | None = None,
+                   retriever: str | None = None, resolve_follow_ups: bool | None = None) -> Candidates:
+        """Everything the answer model weighs for one question, before it decides: the analysed
+        question, the candidate pool and each candidate's features. `qa train` learns from these.
         Raises QuestionInvalid for an empty or over-long question, before any model work."""
         started = time.perf_counter()
         s = self.settings
         text = clean_question(question, s.max_question_chars)
         k = s.top_k if k is None else k
-        if not isinstance(k, int) or k < 1:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise QuestionInvalid(f"k must be a whole number of at least 1, got {k!r}.")
         mode = retriever or s.retriever
         if mode not in RETRIEVERS:
             raise QuestionInvalid(f"retriever must be one of {', '.join(RETRIEVERS)}, got {mode!r}.")
-        turns = _clean_history(history, s)
-        query = analyse(text, turns, self.index.names, self.index.stems,
+        query = analyse(text, _clean_history(history, s), self.index.names, self.index.stems, self.index.words,
                         s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups)
-        vectors = self.embedder.encode([query.searched_for, *query.unknown_names])
+        question_words = list(dict.fromkeys(content_words(query.searched_for)))
+        new_words = [w for w in question_words if w not in self.index.word_row and w not in query.unknown_names]
+        vectors = self.embedder.encode([query.searched_for, *query.unknown_names, *new_words])
         embedded = time.perf_counter()
-        retrieval = search(self.index, query.searched_for, vectors[0], k, max(s.candidates, k), s.rrf_k, mode)
+        names_end = 1 + len(query.unknown_names)
+        fresh = dict(zip(new_words, vectors[names_end:]))
+        fresh.update(zip(query.unknown_names, vectors[1:names_end]))
+        word_vectors = np.zeros((len(question_words), vectors.shape[1]), dtype=np.float32)
+        for row, word in enumerate(question_words):
+            word_vectors[row] = fresh[word] if word in fresh else self.index.vocabulary_vectors[self.index.word_row[word]]
+        pool = search(self.index, query.searched_for, vectors[0], depth=max(s.candidates, k), rrf_k=s.rrf_k,
+                      mode=mode, pool_passages=max(s.pool_passages, k), sentence_hits=s.pool_sentence_hits)
         retrieved = time.perf_counter()
-        composed = compose(query, vectors[0], vectors[1:], retrieval, self.index, s)
+        missing = missing_names(query, vectors[1:names_end], self.index, s.unknown_term_similarity)
+        rows = {row for sid in pool.sentences for row in self.index.sentence_chunks(sid)}
+        similarity = chunk_similarity(self.index, rows, vectors[0])
+        features = feature_matrix(query, vectors[0], (question_words, word_vectors), len(missing), pool, self.index,
+                                  similarity)
+        featured = time.perf_counter()
+        return Candidates(query=query, k=k, pool=pool, features=features, missing_names=missing,
+                          chunk_similarity=similarity,
+                          timings_ms={"embed": 1000 * (embedded - started), "retrieve": 1000 * (retrieved - embedded),
+                                      "features": 1000 * (featured - retrieved)})
+
+    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None,
+            retriever: str | None = None, resolve_follow_ups: bool | None = None) -> Answer:
+        """Answer from the corpus, or abstain. `history` holds the earlier user turns, oldest first.
+        Raises QuestionInvalid for an empty or over-long question, before any model work."""
+        started = time.perf_counter()
+        found = self.candidates(question, history, k, retriever, resolve_follow_ups)
+        answering = time.perf_counter()
+        return self.decide(found, started=started, answering=answering)
+
+    @property
+    def abstain_threshold(self) -> float:
+        """The threshold in force: QA_ABSTAIN_THRESHOLD when set, else the one the model was tuned with."""
+        return self.model.abstain_threshold if self.settings.abstain_threshold is None else self.settings.abstain_threshold
+
+    def decide(self, found: Candidates, model: AnswerModel | None = None, threshold: float | None = None,
+               started: float | None = None, answering: float | None = None) -> Answer:
+        """The answer the model (the engine's, unless another is given) makes of the candidates,
+        abstaining below `threshold` (default: the one in force; 0 never abstains for confidence)."""
+        model = model or self.model
+        if threshold is None:
+            threshold = model.abstain_threshold if model is not self.model else self.abstain_threshold
+        answering = answering or time.perf_counter()
+        scoring = Scoring(found.pool, found.features, model.sentence_logits(found.features), found.missing_names,
+                          found.chunk_similarity)
+        passages = rank_passages(scoring, self.index, found.k)
+        composed = compose(found.query, scoring, passages, self.index, model, self.settings, threshold)
         done = time.perf_counter()
+        timings = dict(found.timings_ms, answer=1000 * (done - answering))
+        timings["total"] = 1000 * (done - started) if started is not None else sum(timings.values())
         return Answer(
-            question=text, searched_for=query.searched_for, text=composed.text, abstained=composed.abstained,
-            confidence=composed.confidence, citations=composed.citations, passages=tuple(retrieval.passages),
-            reason=composed.reason,
-            timings_ms={"embed": 1000 * (embedded - started), "retrieve": 1000 * (retrieved - started),
-                        "answer": 1000 * (done - retrieved), "total": 1000 * (done - started)},
+            question=found.query.question, searched_for=found.query.searched_for, text=composed.text,
+            abstained=composed.abstained, confidence=composed.confidence, citations=composed.citations,
+            passages=tuple(passages), reason=composed.reason, timings_ms=timings,
         )
+
+
+@dataclass(frozen=True)
+class Candidates:
+    query: Query
+    k: int
+    pool: Pool
+    features: np.ndarray  # one row per pool sentence, columns in qa.features.FEATURES order
+    missing_names: tuple[str, ...]
+    chunk_similarity: dict[int, float]
+    timings_ms: dict[str, float]
 
 
 def _clean_history(history: Sequence[str], settings: Settings) -> tuple[str, ...]:

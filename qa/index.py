@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
+_COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
 
@@ -59,6 +61,7 @@ class Index:
     sentence_vectors: np.ndarray  # row i embeds sentences[i].text
     sentence_index: "faiss.Index"  # the same vectors, searchable
     bm25: "bm25s.BM25"  # document i is chunks[i]
+    sentence_bm25: "bm25s.BM25"  # document i is sentences[i] with its heading
     vocabulary: list[str]  # distinct normalised corpus words
     vocabulary_vectors: np.ndarray  # row i embeds vocabulary[i]
     names: frozenset[str]  # normalised words the corpus writes capitalised mid-sentence
@@ -73,6 +76,8 @@ class Index:
 
     def __post_init__(self) -> None:
         self._stems = frozenset(stem(w) for w in self.vocabulary)
+        self.words = frozenset(self.vocabulary)  # normalised words and compounds the corpus uses
+        self.word_row = {w: i for i, w in enumerate(self.vocabulary)}
         self._chunk_row = {c.id: i for i, c in enumerate(self.chunks)}
         self._chunk_keys: dict[int, list[int]] = {}
         for key, chunk in enumerate(self.key_chunk.tolist()):
@@ -83,6 +88,9 @@ class Index:
                 self._sentence_chunks.setdefault(sid, []).append(row)
         self._max_idf = math.log(1 + len(self.sentences))
         self._sentence_terms: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+        # What the answer stage derives from each sentence (its words, what it can answer),
+        # filled on first use by qa.features and kept: the same sentences come up question after question.
+        self.profiles: dict[int, Any] = {}
 
     def sentence_terms(self, sid: int) -> tuple[frozenset[str], frozenset[str]]:
         """(content stems of the sentence with its heading, subjects it names), computed on first
@@ -90,8 +98,8 @@ class Index:
         cached = self._sentence_terms.get(sid)
         if cached is None:
             sentence = self.sentences[sid]
-            heading = sentence.section.rsplit(" > ", 1)[-1]
-            cached = (frozenset(content_stems(f"{heading} {sentence.text}")), frozenset(self.subjects(sentence.text)))
+            cached = (frozenset(content_stems(f"{heading_of(sentence.section)} {sentence.text}")),
+                      frozenset(self.subjects(sentence.text)))
             self._sentence_terms[sid] = cached
         return cached
 
@@ -104,6 +112,13 @@ class Index:
         """Rarity of a word stem across sentences; an unseen stem is rarest of all."""
         return self.stem_idf.get(word_stem, self._max_idf)
 
+    def neighbour(self, sid: int, step: int) -> Sentence | None:
+        """The sentence `step` places away in the same paragraph, if there is one."""
+        other = sid + step
+        if 0 <= other < len(self.sentences) and self.sentences[other].paragraph == self.sentences[sid].paragraph:
+            return self.sentences[other]
+        return None
+
     def chunk_row(self, chunk_id: str) -> int:
         return self._chunk_row[chunk_id]
 
@@ -113,6 +128,11 @@ class Index:
     def sentence_chunks(self, sentence_id: int) -> list[int]:
         """Rows of the chunks holding the sentence (two where windows overlap)."""
         return self._sentence_chunks.get(sentence_id, [])
+
+
+def heading_of(section: str) -> str:
+    """The innermost heading of a section path ("FAQ > How do ...?" -> "How do ...?")."""
+    return section.rsplit(" > ", 1)[-1]
 
 
 def name_subjects(sentences: list[Sentence], names: frozenset[str]) -> dict[str, str]:
@@ -140,7 +160,7 @@ def expected_inputs(documents: Iterable[Document], settings: Settings, model_nam
         "corpus": {d.source: d.sha256 for d in documents},
         "model": model_name,
         "chunking": {"window_sentences": settings.window_sentences, "window_overlap": settings.window_overlap,
-                     "max_embed_tokens": settings.max_embed_tokens},
+                     "max_chunk_chars": settings.max_chunk_chars, "max_embed_tokens": settings.max_embed_tokens},
         "vector_index": {"exact_search_limit": settings.exact_search_limit, "hnsw_m": settings.hnsw_m,
                          "hnsw_ef_construction": settings.hnsw_ef_construction},
     }
@@ -171,7 +191,7 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
     limit = min(settings.max_embed_tokens, embedder.max_tokens)
     sentences, chunks = chunk_documents(
         documents, settings.window_sentences, settings.window_overlap,
-        fits=lambda text: embedder.count_tokens(text) <= limit,
+        fits=lambda text: embedder.count_tokens(text) <= limit, max_chars=settings.max_chunk_chars,
     )
     vocabulary, names = corpus_vocabulary(documents)
     key_texts, key_chunk = chunk_keys(chunks)
@@ -199,6 +219,7 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
         chunk_vectors=make_vector_index(vectors[:n_keys], settings), key_chunk=key_chunk,
         sentence_vectors=sentence_vectors, sentence_index=make_vector_index(sentence_vectors, settings),
         bm25=make_bm25([c.embed_text for c in chunks]),
+        sentence_bm25=make_bm25([f"{heading_of(s.section)} {s.text}" for s in sentences]),
         vocabulary=vocabulary, vocabulary_vectors=vectors[n_keys + n_sents:], names=names,
         stem_idf=sentence_idf(sentences), name_subject=name_subjects(sentences, names),
     )
@@ -216,7 +237,7 @@ def chunk_keys(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
     texts = [c.embed_text for c in chunks]
     owners = list(range(len(chunks)))
     for row, chunk in enumerate(chunks):
-        heading = chunk.section.rsplit(" > ", 1)[-1]
+        heading = heading_of(chunk.section)
         if is_question_heading(heading):
             texts.append(heading)
             owners.append(row)
@@ -233,6 +254,8 @@ def corpus_vocabulary(documents: Iterable[Document]) -> tuple[list[str], frozens
             tokens = words(line)
             heading = line.lstrip().startswith("#")  # Title Case headings say nothing about names
             position = 0
+            for compound in _COMPOUND.findall(line):  # "lithium-ion" as a whole, beside its parts
+                vocabulary.setdefault(compound.lower(), None)
             for i, token in enumerate(tokens):
                 word = normalize(token)
                 vocabulary.setdefault(word, None)
@@ -318,6 +341,7 @@ def save_index(index: Index, index_dir: Path) -> Path:
             json.dumps({"words": index.vocabulary, "names": sorted(index.names), "idf": index.stem_idf,
                         "subjects": index.name_subject}, ensure_ascii=False), encoding="utf-8")
         index.bm25.save(str(build_dir / "bm25"), show_progress=False)
+        index.sentence_bm25.save(str(build_dir / "bm25_sentences"), show_progress=False)
         manifest = dict(index.manifest, artifacts=_checksums(build_dir))
         _write_atomic(build_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
         _fsync_dir(build_dir)
@@ -460,13 +484,15 @@ def _read_artifacts(build_dir: Path, manifest: dict[str, Any]) -> Index:
     sentence_vectors = np.load(build_dir / "sentence_vectors.npy", allow_pickle=False)
     vocabulary_vectors = np.load(build_dir / "vocabulary_vectors.npy", allow_pickle=False)
     bm25 = bm25s.BM25.load(str(build_dir / "bm25"), show_progress=False, verbosity=0)
+    sentence_bm25 = bm25s.BM25.load(str(build_dir / "bm25_sentences"), show_progress=False, verbosity=0)
     if chunk_vectors.ntotal != len(key_chunk) or len(sentence_vectors) != len(sentences) \
             or sentence_index.ntotal != len(sentences) or len(vocabulary_vectors) != len(vocab["words"]) \
             or (len(key_chunk) and int(key_chunk.max()) >= len(chunks)):
         raise ValueError("artifact row counts disagree")
     return Index(
         manifest=manifest, documents=documents, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors, key_chunk=key_chunk,
-        sentence_vectors=sentence_vectors, sentence_index=sentence_index, bm25=bm25, vocabulary=list(vocab["words"]),
+        sentence_vectors=sentence_vectors, sentence_index=sentence_index, bm25=bm25,
+        sentence_bm25=sentence_bm25, vocabulary=list(vocab["words"]),
         vocabulary_vectors=vocabulary_vectors, names=frozenset(vocab["names"]),
         stem_idf={str(k): float(v) for k, v in vocab["idf"].items()},
         name_subject={str(k): str(v) for k, v in vocab["subjects"].items()}, location=build_dir,

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qa import answer_type
 from qa.errors import QuestionInvalid
+from qa.text import POSSESSIVE as _POSSESSIVE
 from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
 
 # Openers that make a question lean on the previous one ("What about Europe?").
@@ -14,7 +16,8 @@ _FOLLOW_UP_OPENER = re.compile(
     r"^\s*(?:and\s+|but\s+|so\s+|also\s+)?(?:what|how)\s+about\b|^\s*(?:and|but|also|same for|what of|how so)\b",
     re.IGNORECASE,
 )
-_POSSESSIVE = re.compile(r"['’]s$")
+_MARKUP = re.compile(r"</?[A-Za-z][^<>]{0,200}>|<!--.*?-->")
+_INITIALISM = re.compile(r"(?:[A-Za-z]\.){2,}")
 SUBJECT_PRONOUNS = frozenset({"it", "they", "them", "he", "she", "him", "her"})
 POSSESSIVE_PRONOUNS = frozenset({"its", "their", "theirs", "his"})
 _QUANTITY = re.compile(
@@ -27,27 +30,18 @@ _QUANTITY = re.compile(
 _SUMMARY = re.compile(r"\b(?:summar\w*|overview|gist|tl;?dr|main\s+points?|key\s+points?|key\s+takeaways?|about)\b", re.I)
 _SUMMARY_WORDS = frozenset({"summary", "summarize", "summarise", "summarized", "overview", "gist", "tl", "dr", "tldr", "main",
                             "point", "points", "key", "takeaway", "takeaways", "give", "short", "brief", "quick", "whole", "piece"})
-# "When" asks for a time where it opens the question before a verb ("When will ...",
-# "And when did ..."), not as a conjunction ("When countries compete, does ...?").
-_AUXILIARY = r"(?:will|would|did|does|do|is|was|are|were|has|have|had|can|could|should|shall|might|may|must)"
-_TIME = re.compile(
-    r"^\W*(?:and\s+|so\s+|but\s+)?when\s+" + _AUXILIARY + r"\b"
-    r"|\b(?:by|since|until)\s+when\b|\b(?:what|which)\s+(?:year|date|month|decade)\b|\bhow\s+long\b",
-    re.I,
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Query:
     question: str  # as the user typed it, stripped
     searched_for: str  # the question resolved against the history
     is_follow_up: bool
-    wants_number: bool  # "how much", "what share": an answer without a figure does not answer it
-    wants_time: bool  # "when", "by when": an answer needs a date or year
-    # Names, figures, initialisms, hyphenated variants and measured units that the corpus never
-    # uses, as typed. Only these are embedded (to check for a close corpus word): ordinary
-    # unknown words are readers' rewording and do not count against an answer.
+    kind: str  # what it asks for: answer_type.DATE, NUMBER, NAME, REASON or OTHER
+    # Terms the corpus never uses that name something specific (names, figures, initialisms,
+    # hyphenated variants, measured units), as typed. Only these are embedded, to check for a
+    # close corpus word: ordinary unknown words are readers' rewording.
     unknown_names: tuple[str, ...]
+    names: frozenset[str] = frozenset()  # normalised names the question holds (capitalised, or the corpus's names)
+    negated: bool = False
     # What a figure question measures ("global market" in "what percentage of the global
     # market ..."): the sentence giving the figure must speak of it. Names left out.
     measured: tuple[str, ...] = ()
@@ -70,17 +64,32 @@ def clean_question(question: object, max_chars: int) -> str:
     return " ".join(text.split())
 
 
+def without_markup(text: str) -> str:
+    """The text with HTML/XML tags taken out: a pasted `<b>` or `<script>` is not part of the question."""
+    return " ".join(_MARKUP.sub(" ", text).split())
+
+
 def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corpus_stems: frozenset[str],
-            resolve_follow_ups: bool = True) -> Query:
-    searched_for, is_follow_up = (resolve(question, history, names) if resolve_follow_ups and history
-                                  else (question, False))
+            corpus_words: frozenset[str] = frozenset(), resolve_follow_ups: bool = True) -> Query:
+    """What to search for and what kind of answer to look for. `names` and `corpus_stems` are
+    the index's (`Index.names`, `Index.stems`); `corpus_words` its vocabulary, compounds included."""
+    plain = without_markup(question) or question
+    turns = tuple(without_markup(t) for t in history)
+    searched_for, is_follow_up = (resolve(plain, turns, names) if resolve_follow_ups and turns
+                                  else (plain, False))
     return Query(
         question=question, searched_for=searched_for, is_follow_up=is_follow_up,
-        wants_number=bool(_QUANTITY.search(searched_for)), wants_time=bool(_TIME.search(searched_for)),
-        unknown_names=unknown_names(searched_for, corpus_stems),
+        kind=answer_type.question_type(searched_for),
+        unknown_names=unknown_names(searched_for, corpus_stems, corpus_words),
+        names=question_names(searched_for, names), negated=answer_type.negated(searched_for),
         measured=tuple(w for w in measured_terms(searched_for) if w not in names),
         wants_summary=is_summary_request(searched_for),
     )
+
+
+def question_names(text: str, corpus_names: frozenset[str]) -> frozenset[str]:
+    """Normalised words the question writes as names, or that the corpus writes as names."""
+    return answer_type.names(text) | frozenset(w for w in content_words(text) if w in corpus_names)
 
 
 def measured_terms(text: str, window: int = 3) -> tuple[str, ...]:
@@ -93,37 +102,49 @@ def measured_terms(text: str, window: int = 3) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def unknown_terms(text: str, corpus_stems: frozenset[str]) -> tuple[str, ...]:
-    """Content words of the text that the corpus never uses, as typed (minus a possessive 's),
-    so that they are embedded and reported the way the user wrote them."""
+def typed_terms(text: str) -> list[str]:
+    """The question's terms as the user typed them: whitespace-separated, without the
+    punctuation around them ("alert(1)", "solid-state", "U.S."), and without a possessive 's."""
+    terms = []
+    for token in text.split():
+        term = token.strip("\"'“”‘’«»,;:!?")
+        if term.startswith("(") and term.endswith(")"):
+            term = term[1:-1]
+        term = term.rstrip(".") if not _INITIALISM.fullmatch(term) else term
+        term = _POSSESSIVE.sub("", term)
+        if words(term):
+            terms.append(term)
+    return terms
+
+
+def unknown_terms(text: str, corpus_stems: frozenset[str], corpus_words: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Terms of the text holding a content word the corpus never uses, as typed, so that they
+    are embedded and reported the way the user wrote them. A compound the corpus uses whole
+    ("lithium-ion") is known even when a part of it is not."""
     found: dict[str, None] = {}
-    for token in words(text):
-        word = normalize(token)
-        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
+    for term in typed_terms(text):
+        if term.lower() in corpus_words:
             continue
-        parts = [p for p in re.split(r"[-']", word) if p] or [word]
-        if any(stem(p) not in corpus_stems and p not in corpus_stems for p in parts):
-            found.setdefault(_POSSESSIVE.sub("", token), None)
+        parts = [normalize(w) for w in words(term)]
+        content = [p for p in parts if p not in STOPWORDS and (len(p) > 1 or p.isdigit())]
+        if any(stem(p) not in corpus_stems and p not in corpus_stems for p in content):
+            found.setdefault(term, None)
     return tuple(found)
 
 
-def unknown_names(text: str, corpus_stems: frozenset[str]) -> tuple[str, ...]:
+def unknown_names(text: str, corpus_stems: frozenset[str], corpus_words: frozenset[str] = frozenset()) -> tuple[str, ...]:
     measured = measured_terms(text)
-    return tuple(t for t in unknown_terms(text, corpus_stems)
-                 if is_name(t, text, corpus_stems) or normalize(t) in measured)
+    first = (typed_terms(text) or [""])[0]
+    return tuple(t for t in unknown_terms(text, corpus_stems, corpus_words)
+                 if is_name(t, first) or normalize(t) in measured)
 
 
-def is_name(term: str, text: str, corpus_stems: frozenset[str]) -> bool:
-    """A figure, an initialism, part of a hyphenated term, or a word the question capitalises
-    after its first word: the specific things a question is about, not its ordinary words."""
-    if has_number(term) or "." in normalize(term):
+def is_name(term: str, first_term: str = "") -> bool:
+    """A figure, an initialism, a hyphenated compound, or a word capitalised where the question
+    does not start: the specific things a question is about, not its ordinary words."""
+    if has_number(term) or "." in normalize(term) or "-" in term:
         return True
-    for compound in re.findall(r"\w+(?:-\w+)+", text):
-        parts = [normalize(p) for p in compound.split("-")]
-        if normalize(term) in parts and any(p != normalize(term) and p not in STOPWORDS and stem(p) in corpus_stems
-                                            for p in parts):
-            return True  # a variant of a corpus term: "sodium-ion" beside "lithium-ion"
-    return term[:1].isupper() and term in [_POSSESSIVE.sub("", t) for t in words(text)[1:]]
+    return term[:1].isupper() and term != first_term
 
 
 def is_summary_request(text: str) -> bool:

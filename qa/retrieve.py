@@ -1,9 +1,11 @@
-"""Question -> ranked passages, from three legs fused by reciprocal rank:
+"""Question -> a pool of candidate passages and sentences, from three legs fused by reciprocal rank:
 - dense chunk keys (FAISS inner product on normalised vectors: each chunk's text, and the
   question heading of FAQ entries);
 - dense sentences (a chunk ranks by its best sentence, so one sentence that answers the
   question lifts its passage even when the rest of the window is about something else);
 - BM25 over chunk texts with stemmed content words.
+The answer stage then scores every sentence of the pool and ranks the passages by their best
+sentence, so what a user sees is ranked by the evidence for an answer, not by one leg.
 
 Why rank fusion rather than mixing scores: cosine similarities and BM25 scores live on
 unrelated scales (BM25 grows with the query's length and rare words), so any weighted sum
@@ -12,18 +14,30 @@ needs re-tuning per corpus; ranks are comparable as they are."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.index import Index
 from qa.text import content_stems
-from qa.types import Passage
+
+if TYPE_CHECKING:
+    import bm25s
 
 
 @dataclass(frozen=True, slots=True)
-class Retrieval:
-    passages: list[Passage]
-    sentence_hits: dict[int, float]  # sentence id -> cosine, for the sentences the sentence leg returned
+class Pool:
+    """The candidates of one question, with the evidence each leg gave them."""
+
+    fused: list[tuple[int, float]]  # chunk rows by fused score, best first
+    dense: dict[int, float]  # chunk row -> best dense key cosine, for chunks the dense leg returned
+    lexical: dict[int, float]  # chunk row -> BM25 score, for chunks the lexical leg returned
+    sentence_cosine: dict[int, float]  # sentence id -> cosine, for the dense sentence leg's hits
+    sentence_bm25: dict[int, float]  # sentence id -> BM25 score, for the lexical sentence leg's hits
+    sentences: list[int]  # candidate sentence ids: the fused passages' sentences, then the legs' hits
+
+    def fused_rank(self) -> dict[int, int]:
+        return {row: rank for rank, (row, _score) in enumerate(self.fused, 1)}
 
 
 def _search(vectors, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:  # type: ignore[no-untyped-def]
@@ -48,21 +62,18 @@ def dense_ranking(index: Index, query_vector: np.ndarray, depth: int) -> list[tu
     return _best_per_chunk([(int(index.key_chunk[key]), score) for key, score in hits])[:depth]
 
 
-def sentence_hits(index: Index, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
-    return _search(index.sentence_index, query_vector, depth)
-
-
 def sentence_ranking(index: Index, hits: list[tuple[int, float]], depth: int) -> list[tuple[int, float]]:
     """Chunks by their best sentence."""
     return _best_per_chunk([(row, score) for sid, score in hits for row in index.sentence_chunks(sid)])[:depth]
 
 
-def bm25_ranking(index: Index, query: str, depth: int) -> list[tuple[int, float]]:
-    vocab = index.bm25.vocab_dict
+def bm25_ranking(bm25: "bm25s.BM25", query: str, depth: int) -> list[tuple[int, float]]:
+    """Rows of a bm25s index by score for the query's stemmed content words, best first (score > 0 only)."""
+    vocab = bm25.vocab_dict
     token_ids = [vocab[t] for t in content_stems(query) if t in vocab]
     if not token_ids:
         return []
-    scores = index.bm25.get_scores_from_ids(token_ids)
+    scores = bm25.get_scores_from_ids(token_ids)
     depth = min(depth, len(scores))
     top = np.argpartition(-scores, depth - 1)[:depth]
     top = top[np.argsort(-scores[top], kind="stable")]
@@ -70,6 +81,8 @@ def bm25_ranking(index: Index, query: str, depth: int) -> list[tuple[int, float]
 
 
 def fuse(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: each item scores the sum of 1 / (rrf_k + rank) over the rankings
+    that hold it. Ties go to the lower row (earlier in the corpus), so the order is stable."""
     fused: dict[int, float] = {}
     for ranking in rankings:
         for rank, (row, _score) in enumerate(ranking, 1):
@@ -77,24 +90,26 @@ def fuse(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[int,
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
-def search(index: Index, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
-           mode: str = "hybrid") -> Retrieval:
-    """The top-k passages with the scores each leg gave them, and the sentence leg's hits."""
+def search(index: Index, query: str, query_vector: np.ndarray, *, depth: int, rrf_k: int, mode: str,
+           pool_passages: int, sentence_hits: int) -> Pool:
+    """The candidate pool of one question.
+
+    `query` is the question as resolved against the history (`Query.searched_for`) and
+    `query_vector` its embedding; `depth` is how deep each leg looks (`Settings.candidates`),
+    `rrf_k` the fusion constant, `mode` the retriever ("hybrid", "dense" or "bm25"), and
+    `pool_passages` / `sentence_hits` how many fused passages and leg hits become candidates
+    (`Settings.pool_passages`, `Settings.pool_sentence_hits`)."""
     use_dense, use_bm25 = mode in ("hybrid", "dense"), mode in ("hybrid", "bm25")
     dense = dense_ranking(index, query_vector, depth) if use_dense else []
-    hits = sentence_hits(index, query_vector, depth) if use_dense else []
+    hits = _search(index.sentence_index, query_vector, depth) if use_dense else []
     by_sentence = sentence_ranking(index, hits, depth)
-    lexical = bm25_ranking(index, query, depth) if use_bm25 else []
-    dense_scores, lexical_scores = dict(dense), dict(lexical)
-    fused = fuse([r for r in (dense, by_sentence, lexical) if r], rrf_k)[:k]
-    passages = [
-        Passage(chunk=index.chunks[row], rank=rank, score=score,
-                dense_score=dense_scores.get(row), bm25_score=lexical_scores.get(row))
-        for rank, (row, score) in enumerate(fused, 1)
-    ]
-    return Retrieval(passages, dict(hits))
-
-
-def retrieve(index: Index, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
-             mode: str = "hybrid") -> list[Passage]:
-    return search(index, query, query_vector, k, depth, rrf_k, mode).passages
+    lexical = bm25_ranking(index.bm25, query, depth) if use_bm25 else []
+    lexical_sentences = bm25_ranking(index.sentence_bm25, query, sentence_hits) if use_bm25 else []
+    fused = fuse([r for r in (dense, by_sentence, lexical) if r], rrf_k)[:max(pool_passages, 1)]
+    candidates: dict[int, None] = {}
+    for row, _score in fused:
+        candidates.update(dict.fromkeys(index.chunks[row].sentence_ids))
+    candidates.update(dict.fromkeys(sid for sid, _score in hits[:sentence_hits]))
+    candidates.update(dict.fromkeys(sid for sid, _score in lexical_sentences))
+    return Pool(fused=fused, dense=dict(dense), lexical=dict(lexical), sentence_cosine=dict(hits),
+                sentence_bm25=dict(lexical_sentences), sentences=list(candidates))

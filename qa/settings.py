@@ -24,6 +24,9 @@ class Settings:
     # glance (~60 words) while giving the model enough context; see README "Choices".
     window_sentences: int = 3
     window_overlap: int = 1
+    # A passage stops growing at this many characters (one long sentence stands alone), so a
+    # cited passage can be checked at a glance; issue 10 aims at <= 600 on average per answer.
+    max_chunk_chars: int = 400
     # all-MiniLM-L6-v2 reads 256 word pieces and silently drops the rest; we stay below it.
     max_embed_tokens: int = 256
     # Retrieval.
@@ -34,13 +37,17 @@ class Settings:
     # Condorcet and individual rank learning methods": it damps the weight of the top
     # ranks so that one leg alone cannot decide the order.
     rrf_k: int = 60
+    # Candidate sentences the answer model scores: every sentence of this many fused passages,
+    # plus this many best hits of each sentence leg (dense and BM25).
+    pool_passages: int = 8
+    pool_sentence_hits: int = 10
     # Answering.
     max_answer_sentences: int = 3
-    # A sentence joins the best one when its score is at least this share of the best.
-    answer_sentence_ratio: float = 0.85
-    # Below this confidence the engine says the article does not answer the question.
-    # Calibrated on eval/questions.jsonl: see eval/report.md for the plot and the reasoning.
-    abstain_threshold: float = 0.37
+    # The answer model (qa train writes it); None: the one shipped in the package.
+    answer_model_path: Path | None = None
+    # Below this confidence (a calibrated probability that the answer is right) the engine says
+    # the article does not answer. None: the threshold `qa train` chose on the tune splits.
+    abstain_threshold: float | None = None
     # An unknown name in the question (no corpus word at least this similar) counts as
     # something the article never mentions.
     unknown_term_similarity: float = 0.80
@@ -71,7 +78,8 @@ class Settings:
         self._check()
 
     def _check(self) -> None:
-        positive = ("window_sentences", "max_embed_tokens", "top_k", "candidates", "rrf_k",
+        positive = ("window_sentences", "max_chunk_chars", "pool_passages", "pool_sentence_hits", "max_embed_tokens",
+                    "top_k", "candidates", "rrf_k",
                     "max_answer_sentences", "max_question_chars", "exact_search_limit", "hnsw_m",
                     "hnsw_ef_construction", "hnsw_ef_search", "embed_batch_size", "torch_threads")
         for name in positive:
@@ -83,8 +91,8 @@ class Settings:
             )
         if self.retriever not in RETRIEVERS:
             raise SettingsError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}")
-        for name in ("abstain_threshold", "answer_sentence_ratio", "unknown_term_similarity"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
+        for name in ("abstain_threshold", "unknown_term_similarity"):
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) <= 1.0:
                 raise SettingsError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535, got {self.port!r}")
@@ -120,10 +128,10 @@ def _parse(var: str, raw: str, type_name: Any) -> Any:
             if lowered in ("0", "false", "no", "off"):
                 return False
             raise ValueError(raw)
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
+        if "float" in kind:
             return float(raw)
+        if "int" in kind:
+            return int(raw)
         return raw
     except ValueError:
         raise SettingsError(f"{var}={raw!r} is not a valid {kind}; unset it or give a valid value") from None

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 # Initialisms (U.S., e.g.), words with an inner apostrophe, numbers with decimals and %.
 _WORD = re.compile(r"(?:[A-Za-z]\.){2,}|[^\W_]+(?:['’][^\W_]+)*(?:[.,]\d+)*%?", re.UNICODE)
-_POSSESSIVE = re.compile(r"['’]s$")
+POSSESSIVE = re.compile(r"['’]s$")
 
 # English function words, question words and the filler of questions. They carry no topic,
 # so they neither count as evidence nor as an unknown term.
@@ -38,7 +38,7 @@ def normalize(word: str) -> str:
     """Lowercase, straight apostrophes, no possessive 's; an all-capital short word is read as an
     initialism, so "US" and "U.S." meet (and "US" is not the pronoun "us")."""
     word = word.replace("’", "'")
-    word = _POSSESSIVE.sub("", word)
+    word = POSSESSIVE.sub("", word)
     if 2 <= len(word) <= 4 and word.isalpha() and word.isupper():
         return ".".join(word.lower()) + "."
     return word.lower()

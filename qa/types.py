@@ -35,6 +35,7 @@ class Sentence:
     text: str
     start: int
     end: int
+    paragraph: int = 0  # running number of its paragraph in the corpus: its neighbours share it
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,10 @@ class Passage:
     """A retrieved chunk with the evidence for its rank."""
 
     chunk: Chunk
-    rank: int  # 1-based, after fusion
-    score: float  # reciprocal-rank-fusion score
-    dense_score: float | None  # cosine similarity, None when the dense leg did not return it
+    rank: int  # 1-based
+    score: float  # what it is ranked by: the answer model's probability for its best sentence
+    fused_score: float | None  # reciprocal-rank-fusion score of the three legs, None outside the fused list
+    dense_score: float | None  # best cosine of its dense keys, None when not computed
     bm25_score: float | None  # BM25 score, None when the lexical leg did not return it
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,6 +71,7 @@ class Passage:
             "start": self.chunk.start,
             "end": self.chunk.end,
             "score": round(self.score, 6),
+            "fused_score": None if self.fused_score is None else round(self.fused_score, 6),
             "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
             "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 6),
         }

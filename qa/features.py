@@ -1,0 +1,266 @@
+"""(question, candidate sentence) -> a row of general features, the evidence the answer model
+weighs to tell whether this sentence answers this question; and, for the best candidate, the
+question-level evidence of whether the article answers the question at all.
+
+None of them knows any article: similarity of the sentence and of its passage, how much of
+the question's rarer words the sentence and its neighbours hold, whether the sentence holds
+the kind of thing asked for (a date, a figure, a name) beyond what the question already
+says, whether it speaks of the subject the question names, what the question names that the
+corpus never mentions, and whether the question is the sentence with one thing changed (a
+figure, a name, a word turned to its opposite, a "not" added): the way questions that merely
+look answerable are made. Everything that depends on a sentence alone is computed once per
+sentence and kept on the index (`Index.profiles`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa import answer_type
+from qa.answer_type import Offer
+from qa.index import Index, heading_of
+from qa.query import Query
+from qa.retrieve import Pool
+from qa.text import content_stems, content_words, normalize, stem, words
+
+# The sentence model reads these, in this order; qa/answer_model.json names them, and a model
+# trained on another list is refused (AnswerModelError).
+FEATURES = (
+    "cos",  # cosine of question and sentence
+    "cos_gap",  # that cosine minus the best in the pool (0 for the best)
+    "context_cos",  # best cosine of the question and a passage holding the sentence
+    "overlap",  # share of the question's rarity-weighted stems in the sentence
+    "overlap_gap",  # that share minus the best in the pool
+    "overlap_context",  # ... in the sentence, the one before it and its heading
+    "bigrams",  # share of the question's adjacent stem pairs found in the sentence
+    "soft_overlap",  # rarity-weighted mean, over question words, of the closest word of the sentence (1 if present)
+    "missing_near",  # rarity of the rarest question stem absent from the sentence, its neighbours and heading
+    "missing_paragraph",  # rarity-weighted share of question stems absent from the whole paragraph
+    "type_given",  # the question asks for a date/figure/name/reason and the sentence holds a new one
+    "type_absent",  # the question asks for a date or figure and the sentence holds none
+    "novelty",  # share of the sentence's stems the question does not hold: it says something more
+    "new_information",  # rarity mass of the sentence's stems the question does not hold, over the rarest possible
+    "context_cos_gap",  # context_cos minus the best in the pool
+    "names_covered",  # share of the names the question holds that the sentence or its context holds
+    "other_subject",  # the sentence speaks of other subjects than the one the question names
+    "negation_added",  # the question says "not"/"never" and the sentence does not
+    "opposite",  # a question word missing from the sentence is the opposite of a sentence word
+    "figure_swapped",  # the question's figure is not in the sentence, which holds another
+    "name_swapped",  # a name the question holds is not in the paragraph, and the sentence names others
+    "substitute",  # the closest stand-in in the sentence for a question word it lacks
+    "slot_changed",  # the question copies a run of the sentence with one word changed ("random ribbons" / "random bits")
+    "length",  # log of the sentence's length in characters
+    "opens_paragraph",  # the sentence opens its paragraph
+    "passage_rank",  # 1 / fused rank of its best passage (0 outside the fused passages)
+    "bm25",  # its sentence BM25 score relative to the pool's best
+    "unknown_names",  # names the question holds that the corpus never mentions (nor anything close)
+    "unknown_share",  # rarity-weighted share of question stems the corpus never uses
+    "question_length",  # log of the number of question stems
+)
+# The answerability model reads the sentence model's view of the best candidate and of the
+# runner-up, and the best candidate's own features among these.
+ANSWERABILITY = ("best_logit", "margin", "cos", "context_cos", "overlap", "overlap_context", "bigrams",
+                 "soft_overlap", "missing_near", "missing_paragraph", "type_absent", "novelty", "names_covered",
+                 "negation_added", "opposite", "figure_swapped", "name_swapped", "substitute", "slot_changed",
+                 "unknown_names",
+                 "unknown_share", "question_length")
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
+_TYPED = (answer_type.DATE, answer_type.NUMBER, answer_type.NAME, answer_type.REASON)
+# Kinds whose absence rules a sentence out. A "who" is often answered without a name
+# ("automakers and suppliers"), a "why" without a "because": for those only presence counts.
+_REQUIRED = (answer_type.DATE, answer_type.NUMBER)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What the answer stage needs of one sentence, derived once."""
+
+    words: frozenset[str]  # normalised content words
+    word_rows: np.ndarray  # their rows in the index vocabulary (for their vectors)
+    sequence: tuple[str, ...]  # content stems in order
+    positions: dict[str, list[int]]  # stem -> its places in `sequence`
+    stems: frozenset[str]
+    bigrams: frozenset[tuple[str, str]]
+    context_words: frozenset[str]  # normalised content words of the sentence, the one before it and its heading
+    context_stems: frozenset[str]
+    near_stems: frozenset[str]  # ... and the sentence after it
+    paragraph_stems: frozenset[str]
+    paragraph_names: frozenset[str]
+    context_names: frozenset[str]
+    subjects: frozenset[str]
+    offer: Offer
+    opens_paragraph: bool
+    length: float
+
+
+def profile(index: Index, sid: int) -> Profile:
+    cached = index.profiles.get(sid)
+    if cached is None:
+        cached = index.profiles[sid] = _make_profile(index, sid)
+    return cached
+
+
+def _make_profile(index: Index, sid: int) -> Profile:
+    sentence = index.sentences[sid]
+    before, after = index.neighbour(sid, -1), index.neighbour(sid, 1)
+    heading = heading_of(sentence.section)
+    before_text, after_text = (before.text if before else ""), (after.text if after else "")
+    ordered = content_stems(sentence.text)
+    stems = frozenset(ordered)
+    positions: dict[str, list[int]] = {}
+    for i, st in enumerate(ordered):
+        positions.setdefault(st, []).append(i)
+    sentence_words = frozenset(content_words(sentence.text))
+    heading_stems = frozenset(content_stems(heading))
+    context_stems = stems | frozenset(content_stems(before_text)) | heading_stems
+    paragraph = " ".join(s.text for s in index.sentences[max(0, sid - 40): sid + 40]
+                         if s.paragraph == sentence.paragraph)
+    context_text = f"{heading} {before_text} {sentence.text}"
+    return Profile(
+        words=sentence_words,
+        word_rows=np.asarray(sorted({index.word_row[w] for w in sentence_words if w in index.word_row}), dtype=np.int64),
+        sequence=tuple(ordered), positions=positions, stems=stems, bigrams=frozenset(zip(ordered, ordered[1:])),
+        context_words=frozenset(content_words(context_text)),
+        context_stems=context_stems,
+        near_stems=context_stems | frozenset(content_stems(after_text)),
+        paragraph_stems=frozenset(content_stems(paragraph)) | heading_stems,
+        paragraph_names=_names(f"{heading}. {paragraph}", index),
+        context_names=_names(f"{heading}. {before_text} {sentence.text}", index),
+        subjects=frozenset(index.subjects(f"{heading} {sentence.text}")),
+        offer=Offer.of(sentence.text), opens_paragraph=before is None, length=math.log1p(len(sentence.text)),
+    )
+
+
+def _names(text: str, index: Index) -> frozenset[str]:
+    """Names in the text: capitalised mid-sentence, or words the corpus writes as names."""
+    return answer_type.names(text) | frozenset(w for w in content_words(text) if w in index.names)
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionTerms:
+    """The question's side of the features, computed once per question."""
+
+    words: tuple[str, ...]  # content words, one per stem, in order
+    stems: tuple[str, ...]  # their stems
+    weights: np.ndarray  # rarity (idf) of each stem, summing to 1
+    vectors: np.ndarray  # one unit row per word
+    bigrams: frozenset[tuple[str, str]]
+    sequence: tuple[str, ...]  # content stems in order
+    all_words: frozenset[str]  # normalised words, to tell a sentence's new figures and names from the question's own
+    figures: frozenset[str]  # the question's own figures and number words
+    subjects: frozenset[str]
+    unknown_share: float
+
+    @classmethod
+    def of(cls, query: Query, words_and_vectors: tuple[list[str], np.ndarray], index: Index) -> "QuestionTerms":
+        question_words, vectors = words_and_vectors
+        ordered = content_stems(query.searched_for)
+        first: dict[str, int] = {}
+        for i, word in enumerate(question_words):
+            first.setdefault(stem(word), i)
+        stems = tuple(first)
+        weights = np.asarray([index.idf(s) for s in stems], dtype=np.float64)
+        total = float(weights.sum()) or 1.0
+        unknown = sum(w for s, w in zip(stems, weights) if s not in index.stems) / total
+        rows = list(first.values())
+        return cls(words=tuple(question_words[i] for i in rows), stems=stems, weights=weights / total,
+                   vectors=vectors[rows], bigrams=frozenset(zip(ordered, ordered[1:])), sequence=tuple(ordered),
+                   all_words=frozenset(normalize(w) for w in words(query.searched_for)),
+                   figures=answer_type.number_tokens(query.searched_for) - _QUESTION_NUMBER_WORDS,
+                   subjects=frozenset(index.subjects(query.searched_for)), unknown_share=unknown)
+
+    def share(self, present: frozenset[str]) -> float:
+        return float(sum(w for s, w in zip(self.stems, self.weights) if s in present))
+
+    def rarest_missing(self, present: frozenset[str], max_idf: float, index: Index) -> float:
+        missing = [index.idf(s) for s in self.stems if s not in present]
+        return max(missing) / max_idf if missing else 0.0
+
+    def slot_changed(self, p: Profile) -> bool:
+        """Whether the question copies a run of the sentence with one word changed: "A w B" in the
+        question where the sentence says "A v B", v a word the question does not use."""
+        asked = set(self.sequence)
+        seq = self.sequence
+        for i in range(1, len(seq) - 1):
+            if seq[i] in p.stems:
+                continue
+            for j in p.positions.get(seq[i - 1], ()):
+                if j + 2 < len(p.sequence) and p.sequence[j + 2] == seq[i + 1] and p.sequence[j + 1] not in asked:
+                    return True
+        return False
+
+    def alignment(self, p: Profile, index: Index) -> tuple[float, float, float]:
+        """(soft overlap, closest stand-in for a word the context lacks, a lacking word's opposite is there)."""
+        if not self.stems:
+            return 0.0, 0.0, 0.0
+        present = np.asarray([s in p.stems for s in self.stems])
+        closest = ((self.vectors @ index.vocabulary_vectors[p.word_rows].T).max(axis=1) if len(p.word_rows)
+                   else np.zeros(len(self.stems)))
+        soft = float(np.where(present, 1.0, np.clip(closest, 0.0, 1.0)) @ self.weights)
+        missing = np.asarray([s not in p.context_stems for s in self.stems])
+        substitute = float(max(0.0, closest[missing].max())) if missing.any() and len(p.word_rows) else 0.0
+        opposite = any(answer_type.opposite(w, v) for w, gone in zip(self.words, missing) if gone
+                       for v in p.context_words)
+        return soft, substitute, float(opposite)
+
+
+# "one" in "which one", "first" in "who was the first": words of the question's form, not figures.
+_QUESTION_NUMBER_WORDS = frozenset({"one", "first", "single", "several", "numerous"})
+
+
+def feature_matrix(query: Query, query_vector: np.ndarray, word_vectors: tuple[list[str], np.ndarray],
+                   missing_names: int, pool: Pool, index: Index, chunk_similarity: dict[int, float]) -> np.ndarray:
+    """One row per pool sentence (in `pool.sentences` order), columns in FEATURES order.
+    `word_vectors` holds the question's content words and a vector for each; `missing_names`
+    is how many of its unknown names have no close corpus word; `chunk_similarity` holds each
+    pool chunk's best dense key cosine."""
+    sids = pool.sentences
+    if not sids:
+        return np.zeros((0, len(FEATURES)))
+    terms = QuestionTerms.of(query, word_vectors, index)
+    cosines = index.sentence_vectors[np.asarray(sids, dtype=np.int64)] @ query_vector
+    ranks = pool.fused_rank()
+    best_bm25 = max(pool.sentence_bm25.values(), default=0.0) or 1.0
+    max_idf = math.log(1 + len(index.sentences))
+    typed = query.kind in _TYPED
+    rows = []
+    for sid, cosine in zip(sids, cosines.tolist()):
+        p = profile(index, sid)
+        holders = index.sentence_chunks(sid)
+        gives = typed and p.offer.gives(query.kind, query.searched_for, terms.all_words)
+        best_rank = min((ranks[r] for r in holders if r in ranks), default=None)
+        soft, substitute, opposite = terms.alignment(p, index)
+        rows.append((
+            cosine, 0.0, max((chunk_similarity.get(r, cosine) for r in holders), default=cosine),
+            terms.share(p.stems), 0.0, terms.share(p.context_stems),
+            len(terms.bigrams & p.bigrams) / len(terms.bigrams) if terms.bigrams else 0.0, soft,
+            terms.rarest_missing(p.near_stems, max_idf, index), 1.0 - terms.share(p.paragraph_stems),
+            float(gives), float(query.kind in _REQUIRED and not gives),
+            len(p.stems - set(terms.stems)) / max(1, len(p.stems)),
+            sum(index.idf(st) for st in p.stems - set(terms.stems)) / max_idf, 0.0,
+            len(query.names & p.context_names) / len(query.names) if query.names else 1.0,
+            float(bool(terms.subjects and p.subjects and not terms.subjects & p.subjects)),
+            float(query.negated and not p.offer.negated), opposite,
+            float(bool(terms.figures - p.context_words and p.offer.numbers - terms.all_words)),
+            float(bool(query.names - p.paragraph_names and p.offer.names - terms.all_words)),
+            substitute, float(terms.slot_changed(p)), p.length, float(p.opens_paragraph),
+            1.0 / best_rank if best_rank else 0.0, pool.sentence_bm25.get(sid, 0.0) / best_bm25,
+            float(min(missing_names, 2)), terms.unknown_share, math.log1p(len(terms.stems)),
+        ))
+    matrix = np.asarray(rows, dtype=np.float64)
+    matrix[:, _COLUMN["cos_gap"]] = matrix[:, _COLUMN["cos"]] - matrix[:, _COLUMN["cos"]].max()
+    matrix[:, _COLUMN["overlap_gap"]] = matrix[:, _COLUMN["overlap"]] - matrix[:, _COLUMN["overlap"]].max()
+    matrix[:, _COLUMN["context_cos_gap"]] = matrix[:, _COLUMN["context_cos"]] - matrix[:, _COLUMN["context_cos"]].max()
+    return matrix
+
+
+def answerability_row(features: np.ndarray, logits: np.ndarray, best: int, allowed: list[int]) -> np.ndarray:
+    """The answerability model's input for the best candidate (row `best` of `features`), given
+    the sentence model's log-odds for every row and the rows an answer may be drawn from."""
+    others = [logits[i] for i in allowed if i != best]
+    margin = float(logits[best] - max(others)) if others else 10.0
+    own = [features[best, _COLUMN[name]] for name in ANSWERABILITY[2:]]
+    return np.asarray([float(logits[best]), min(margin, 10.0), *own], dtype=np.float64)

@@ -1,0 +1,231 @@
+"""`qa train`: fit the answer model on the tune splits of every eval set, validate it by
+leaving one corpus out, and write its weights as JSON (qa/answer_model.json).
+
+Everything is chosen on tune splits only: the sentence model's weights, how sure a second
+sentence must be to join an answer, the answerability model, and the abstention threshold
+(the highest that keeps false abstention at or under a target on every set). The test splits
+are never read here, so the figures `qa eval` reports on them are honest.
+
+The answerability model learns from the sentence model's scores, so those scores must be
+ones it will meet on new questions: each tune question is scored by a sentence model fitted
+without it (five folds, by a hash of the id), never by one that has seen its answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from qa.answer import Scoring, choose, rank_passages
+from qa.engine import Candidates, Engine
+from qa.evalsets import EvalSet, contains_any
+from qa.features import ANSWERABILITY, FEATURES
+from qa.model import AnswerModel, Linear
+from qa.settings import Settings
+from qa.stats import mean
+
+# Regularisation of the two models, chosen by leave-one-corpus-out validation on the tune splits.
+SENTENCE_L2 = 4.0
+ANSWERABILITY_L2 = 4.0
+FOLDS = 5
+# Abstain at the highest threshold that keeps each set's false-abstention rate at or under this.
+TARGET_FALSE_ABSTENTION = 0.05
+# Extra sentences may not push a set's mean cited-passage length past this (characters).
+PASSAGE_CHARS_BUDGET = 540
+EXTRA_GRID = tuple(round(x, 2) for x in np.arange(0.30, 1.00, 0.05))
+
+
+@dataclass(frozen=True)
+class Example:
+    """One tune question with its candidates and which of them hold a gold answer."""
+
+    corpus: str
+    item: dict
+    engine: Engine
+    found: Candidates
+    labels: np.ndarray  # 1 where the pool sentence holds a gold string
+    fold: int
+
+
+@dataclass(frozen=True)
+class View:
+    """What a sentence model makes of one example: the evidence row and how the answer would fare."""
+
+    evidence: np.ndarray
+    answerable: bool
+    right: bool  # the answer quoted with no threshold holds a gold string
+    chars: int  # characters of the distinct passages it cites
+
+
+def placeholder_model() -> AnswerModel:
+    """A model that knows nothing, for gathering candidates before any model exists."""
+    return AnswerModel(Linear.blank(FEATURES), Linear.blank(ANSWERABILITY), 0.0, 1.0)
+
+
+def gather(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -> list[Example]:
+    """Candidates and labels of every tune item, each set answered from its own corpus."""
+    examples: list[Example] = []
+    embedder = None
+    for eval_set in sets:
+        engine = Engine.load(eval_set.settings_for(base), progress=say, embedder=embedder, model=placeholder_model())
+        embedder = engine.embedder
+        items = eval_set.split("tune")
+        say(f"{eval_set.name}: {len(items)} tune questions")
+        for item in items:
+            found = engine.candidates(item["question"], history=item.get("history", []))
+            labels = np.asarray([item["answerable"] and contains_any(engine.index.sentences[sid].text, item["expect_any"])
+                                 for sid in found.pool.sentences], dtype=np.float64)
+            fold = int(hashlib.sha256(item["id"].encode("utf-8")).hexdigest()[8:16], 16) % FOLDS
+            examples.append(Example(eval_set.name, item, engine, found, labels, fold))
+    return examples
+
+
+def _corpus_weights(examples: Sequence[Example]) -> dict[str, float]:
+    """Each corpus weighs the same in total, whatever its number of questions, so the models
+    learn what holds across articles rather than what holds in the biggest set."""
+    corpora = sorted({e.corpus for e in examples})
+    return {c: len(examples) / (len(corpora) * sum(1 for e in examples if e.corpus == c)) for c in corpora}
+
+
+def fit_sentence_model(examples: Sequence[Example], l2: float = SENTENCE_L2) -> Linear:
+    """Which sentence answers: learnt from answerable questions whose pool holds an answer."""
+    rows = [e for e in examples if e.item["answerable"] and e.labels.any()]
+    weight = _corpus_weights(examples)
+    x = np.vstack([e.found.features for e in rows])
+    y = np.concatenate([e.labels for e in rows])
+    w = np.concatenate([np.full(len(e.labels), weight[e.corpus] / len(e.labels)) for e in rows])
+    return Linear.fit(FEATURES, x, y, w * len(y) / w.sum(), l2)
+
+
+def view(example: Example, sentence: Linear, extra_threshold: float, max_sentences: int) -> View:
+    e = example
+    scoring = Scoring(e.found.pool, e.found.features, sentence.logits(e.found.features), e.found.missing_names,
+                      e.found.chunk_similarity)
+    passages = rank_passages(scoring, e.engine.index, e.found.k)
+    choice = choose(scoring, passages, e.engine.index, extra_threshold, max_sentences)
+    if choice.best is None:
+        return View(np.zeros(len(ANSWERABILITY)), e.item["answerable"], False, 0)
+    sids = [e.found.pool.sentences[i] for i in choice.quoted]
+    text = " ".join(e.engine.index.sentences[sid].text for sid in sids)
+    right = e.item["answerable"] and contains_any(text, e.item["expect_any"])
+    chars = sum(len(p) for p in {choice.holder[sid].chunk.text for sid in sids})
+    return View(choice.evidence, e.item["answerable"], right, chars)
+
+
+def out_of_fold_views(examples: Sequence[Example], extra_threshold: float, max_sentences: int,
+                      l2: float = SENTENCE_L2) -> list[View]:
+    """Each example seen through a sentence model fitted on the other folds."""
+    models = {f: fit_sentence_model([e for e in examples if e.fold != f], l2) for f in range(FOLDS)}
+    return [view(e, models[e.fold], extra_threshold, max_sentences) for e in examples]
+
+
+def _by_corpus(examples: Sequence[Example], views: Sequence[View]) -> dict[str, list[View]]:
+    grouped: dict[str, list[View]] = {}
+    for e, v in zip(examples, views):
+        grouped.setdefault(e.corpus, []).append(v)
+    return grouped
+
+
+def choose_extra(examples: Sequence[Example], max_sentences: int) -> float:
+    """The extra-sentence threshold that answers most tune questions right (averaged over
+    corpora) while every corpus stays within the passage budget; ties go to the stricter one."""
+    best = (-1.0, 1.0)
+    for threshold in EXTRA_GRID:
+        grouped = _by_corpus(examples, out_of_fold_views(examples, threshold, max_sentences))
+        chars_ok = all((mean([v.chars for v in views]) or 0) <= PASSAGE_CHARS_BUDGET for views in grouped.values())
+        accuracy = float(np.mean([np.mean([v.right for v in views if v.answerable] or [0])
+                                  for views in grouped.values()]))
+        if chars_ok and (accuracy, threshold) > best:
+            best = (accuracy, threshold)
+    return best[1]
+
+
+def fit_answerability(examples: Sequence[Example], views: Sequence[View], l2: float = ANSWERABILITY_L2) -> Linear:
+    """P(the answer is right) from the best candidate's evidence, over all tune questions."""
+    weight = _corpus_weights(examples)
+    x = np.vstack([v.evidence for v in views])
+    y = np.asarray([v.right for v in views], dtype=np.float64)
+    w = np.asarray([weight[e.corpus] for e in examples])
+    return Linear.fit(ANSWERABILITY, x, y, w, l2)
+
+
+def choose_threshold(examples: Sequence[Example], views: Sequence[View], answerability: Linear,
+                     target_fa: float = TARGET_FALSE_ABSTENTION) -> float:
+    """The highest threshold at which no corpus wrongly declines more than `target_fa` of its
+    answerable tune questions (declining the unanswerable ones is what a threshold is for)."""
+    limits = []
+    for corpus, views_of in _by_corpus(examples, views).items():
+        confidences = sorted(float(answerability.probabilities(v.evidence.reshape(1, -1))[0])
+                             for v in views_of if v.answerable)
+        if confidences:
+            limits.append(confidences[int(np.floor(target_fa * len(confidences)))])
+    return round(min(limits), 4) if limits else 0.5
+
+
+def fit(examples: Sequence[Example], max_sentences: int = 3, target_fa: float = TARGET_FALSE_ABSTENTION) -> AnswerModel:
+    extra = choose_extra(examples, max_sentences)
+    views = out_of_fold_views(examples, extra, max_sentences)
+    answerability = fit_answerability(examples, views)
+    threshold = choose_threshold(examples, views, answerability, target_fa)
+    return AnswerModel(fit_sentence_model(examples), answerability, threshold, extra)
+
+
+def score(model: AnswerModel, examples: Sequence[Example], views: Sequence[View] | None = None,
+          max_sentences: int = 3) -> dict[str, dict[str, float | None]]:
+    """HasAns, NoAns, false abstention, overall accuracy and passage length per corpus, at the
+    model's own thresholds (through `views` when given, else through the model itself)."""
+    views = views or [view(e, model.sentence, model.extra_threshold, max_sentences) for e in examples]
+    report = {}
+    for corpus, values in _by_corpus(examples, views).items():
+        answered = [model.confidence(v.evidence) >= model.abstain_threshold for v in values]
+        pos = [(v, a) for v, a in zip(values, answered) if v.answerable]
+        neg = [a for v, a in zip(values, answered) if not v.answerable]
+        right = sum(1 for v, a in pos if a and v.right) + sum(1 for a in neg if not a)
+        report[corpus] = {
+            "questions": len(values),
+            "has_ans": _ratio(sum(1 for v, a in pos if a and v.right), len(pos)),
+            "no_ans": _ratio(sum(1 for a in neg if not a), len(neg)),
+            "false_abstain": _ratio(sum(1 for _v, a in pos if not a), len(pos)),
+            "overall": _ratio(right, len(values)),
+            "passage_chars": round(mean([v.chars for v, a in zip(values, answered) if a]) or 0.0, 1),
+        }
+    return report
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def leave_one_corpus_out(examples: Sequence[Example]) -> dict[str, dict[str, float | None]]:
+    """Each corpus scored by a model fitted on the others' tune questions only: how the engine
+    does on an article it has never seen."""
+    report = {}
+    for corpus in sorted({e.corpus for e in examples}):
+        model = fit([e for e in examples if e.corpus != corpus])
+        report[corpus] = score(model, [e for e in examples if e.corpus == corpus])[corpus]
+    return report
+
+
+def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -> AnswerModel:
+    examples = gather(sets, base, say)
+    say(f"fitting on {len(examples)} tune questions from {len(sets)} sets")
+    model = fit(examples, base.max_answer_sentences)
+    say("validating: leave one corpus out")
+    manifest = {
+        "written_by": "qa train",
+        "sentence_l2": SENTENCE_L2, "answerability_l2": ANSWERABILITY_L2, "folds": FOLDS,
+        "target_false_abstention": TARGET_FALSE_ABSTENTION,
+        "passage_chars_budget": PASSAGE_CHARS_BUDGET,
+        "trained_on": {s.name: {"tune_questions": len(s.split("tune")), "sha256": _digest(s.path)} for s in sets},
+        "tune": score(model, examples),
+        "leave_one_corpus_out": leave_one_corpus_out(examples),
+    }
+    return replace(model, manifest=manifest)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
