@@ -112,6 +112,10 @@ class Index:
         """Rarity of a word stem across sentences; an unseen stem is rarest of all."""
         return self.stem_idf.get(word_stem, self._max_idf)
 
+    def title_of(self, source: str) -> str:
+        """The title of the document a sentence comes from ("" when unknown)."""
+        return next((d.title for d in self.documents if d.source == source), "")
+
     def neighbour(self, sid: int, step: int) -> Sentence | None:
         """The sentence `step` places away in the same paragraph, if there is one."""
         other = sid + step
