@@ -216,7 +216,7 @@ def _answer(chosen: list[Scored], confidence: float, missing: list[str]) -> Comp
         s, chunk = item.sentence, item.passage.chunk
         citations.append(Citation(
             n=n, chunk_id=chunk.id, source=s.source, section=s.section, quote=s.text, start=s.start, end=s.end,
-            passage=chunk.text, passage_start=chunk.start, score=item.score,
+            passage=chunk.text, passage_start=chunk.start, score=item.score, page=s.page,
         ))
     text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
     reason = "Answered from the article."
