@@ -14,7 +14,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import pytest
 
@@ -42,6 +42,11 @@ PDF_ARTICLE = f"""<!doctype html><html><head><title>Sodium Cells</title></head><
 <h3>Water use</h3>
 <p>A sodium recycling plant uses 3 litres of water per cell.</p>
 </body></html>"""
+# Small pages, so the Recycling section runs over page breaks, with a running head and page numbers.
+PDF_PRINT = {"width": "5in", "height": "4in", "margin": {"top": "0.6in", "bottom": "0.6in", "left": "0.4in", "right": "0.4in"},
+             "display_header_footer": True,
+             "header_template": '<div style="font-size:9px;margin-left:0.4in">Sodium Cells Quarterly</div>',
+             "footer_template": '<div style="font-size:9px;margin-left:0.4in">Page <span class="pageNumber"></span></div>'}
 PDF_QUESTION, PDF_FACT = "How much water does a sodium recycling plant use per cell?", "3 litres of water"
 
 HTML_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Grid Storage | Example News</title>
@@ -73,9 +78,9 @@ def print_pdf() -> Iterator[Callable[..., bytes]]:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         tab = browser.new_page()
 
-        def render(html: str, outline: bool = True, **size: str) -> bytes:
+        def render(html: str, outline: bool = True, **options: Any) -> bytes:
             tab.set_content(html)
-            return tab.pdf(outline=outline, tagged=outline, **size)
+            return tab.pdf(outline=outline, tagged=outline, **options)
 
         yield render
         browser.close()
@@ -139,7 +144,7 @@ def damaged_docx(good: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def good_files(print_pdf: Callable[..., bytes]) -> dict[str, bytes]:
     return {
-        "cells.pdf": print_pdf(PDF_ARTICLE, width="5in", height="4in"),
+        "cells.pdf": print_pdf(PDF_ARTICLE, **PDF_PRINT),
         "grid.html": HTML_PAGE.encode("utf-8"),
         "recycling.docx": make_docx(),
     }
@@ -293,7 +298,7 @@ def test_changing_a_pdf_makes_the_index_stale_by_name(loaded: Loaded, corpus: Pa
 
     path = corpus / "cells.pdf"
     original = path.read_bytes()
-    path.write_bytes(print_pdf(PDF_ARTICLE.replace("3 litres", "4 litres"), width="5in", height="4in"))
+    path.write_bytes(print_pdf(PDF_ARTICLE.replace("3 litres", "4 litres"), **PDF_PRINT))
     try:
         expected = expected_inputs(load_corpus(corpus, LIMITS), LIMITS, loaded.engine.embedder.name)
     finally:
@@ -362,13 +367,18 @@ def test_corpus_of_only_unreadable_files_is_refused_naming_each(corpus: Path, tm
 
 # ---------------------------------------------------------------- structure of each format
 
-def test_pdf_outline_entries_become_sections_and_the_title_comes_from_the_file(corpus: Path) -> None:
+def test_pdf_outline_entries_become_sections_and_running_heads_are_left_out(corpus: Path) -> None:
     document = load_document(corpus / "cells.pdf", Settings())
     assert document.title == "Sodium Cells"
     sections = {b.headings for b in document.blocks}
     assert {("Sodium Cells",), ("Sodium Cells", "Makers"), ("Sodium Cells", "Recycling"),
             ("Sodium Cells", "Recycling", "Water use")} <= sections
     assert "## Makers" in document.text  # headings read as headings in the extracted text
+    from pypdf import PdfReader
+
+    printed = [page.extract_text() for page in PdfReader(corpus / "cells.pdf").pages]
+    assert all("Sodium Cells Quarterly" in text for text in printed) and "Page 2" in printed[1]
+    assert "Quarterly" not in document.text and "Page 2" not in document.text  # running head and page numbers left out
 
 
 def test_pdf_without_outline_still_has_pages_and_a_title(print_pdf: Callable[..., bytes], tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -34,6 +36,11 @@ ENCRYPTED = ("it is encrypted and needs a password: save a copy without the pass
 NO_TEXT = ("it has no text layer: OCR it first (it holds only scans or images), e.g. "
            "`ocrmypdf in.pdf out.pdf`, and put the OCR'd copy in the corpus")
 CORRUPT = "it cannot be read as a PDF ({detail}): open it in a PDF viewer and save or print it again as PDF"
+# Running heads and footers (title lines, "Chapter 2: ...", "Page 3 of 17") sit in the top or
+# bottom 12% of a page (a 1-inch margin of an 11-inch page is 9%) and repeat from page to page;
+# on 3 pages or more, a margin line is taken for one (a chapter's head repeats only in the chapter).
+_MARGIN_BAND = 0.12
+_RUNNING_REPEATS = 3
 # An outline entry points at the top of its heading (PDF points, 1/72 inch); the heading's text
 # box may start a little above that point. 12 points is about one line of body text.
 _DEST_SLACK = 12.0
@@ -53,6 +60,7 @@ class _Entry:
 class _Box:
     text: str
     top: float
+    in_margin: bool  # in the top or bottom band of its page, where running heads and page numbers sit
 
 
 def load(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
@@ -92,8 +100,23 @@ def _read(data: bytes) -> tuple[list[list[_Box]], list[_Entry], str | None]:
     for number, page in enumerate(PDFPage.create_pages(document), 1):
         page_numbers[page.pageid] = number
         interpreter.process_page(page)
-        pages.append([_Box(_box_text(box.get_text()), box.y1) for box in _text_boxes(device.get_result())])
-    return pages, _outline(document, page_numbers), _metadata_title(document)
+        layout = device.get_result()
+        band = layout.height * _MARGIN_BAND
+        pages.append([_Box(_box_text(box.get_text()), box.y1, box.y0 >= layout.y1 - band or box.y1 <= layout.y0 + band)
+                      for box in _text_boxes(layout)])
+    return _without_running_lines(pages), _outline(document, page_numbers), _metadata_title(document)
+
+
+def _without_running_lines(pages: list[list[_Box]]) -> list[list[_Box]]:
+    """Drop running heads, footers and page numbers: a margin line that repeats, numbers aside,
+    on several pages. Left in, "Shared MIME-info Database" atop every page of a spec is the best
+    match for many questions, and gets quoted as an answer."""
+    def shape(box: _Box) -> str:
+        return re.sub(r"\d+", "#", box.text.casefold())
+
+    counts = Counter(s for boxes in pages for s in {shape(b) for b in boxes if b.in_margin})
+    running = {s for s, n in counts.items() if n >= _RUNNING_REPEATS}
+    return [[b for b in boxes if not (b.in_margin and shape(b) in running)] for boxes in pages]
 
 
 def _text_boxes(layout: "LTPage") -> Iterator[Any]:
