@@ -170,6 +170,7 @@ def bad_files(print_pdf: Callable[..., bytes], good_files: dict[str, bytes]) -> 
         "latin1.txt": ("Café crème costs 3 euros.".encode("latin-1"), "not valid UTF-8"),
         "huge.txt": (b"Sodium is cheap. " * 20_000, "QA_MAX_DOCUMENT_BYTES"),
         "empty.html": (b"<html><body><nav>Home</nav></body></html>", "no paragraph to quote"),
+        "deep.html": (b"<body>" + b"<div>" * 5000 + b"<p>Deep down.</p>" + b"</div>" * 5000 + b"</body>", "nest too deeply"),
     }
 
 

@@ -53,7 +53,11 @@ def load(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
         if tag.name not in _INLINE:
             tag.insert_before(" ")
             tag.insert_after(" ")
-    return assemble(source, sha256, _walk(root), title=title or None)
+    try:
+        parts = list(_walk(root))
+    except RecursionError:  # real pages nest a few dozen levels; the walk allows a few hundred
+        raise DocumentUnreadable(source, "its elements nest too deeply to read: save the page again, or its text as .txt") from None
+    return assemble(source, sha256, parts, title=title or None)
 
 
 def _walk(node: "Tag") -> Iterator[Part]:
