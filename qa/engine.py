@@ -45,7 +45,7 @@ class Engine:
         Pass an already loaded `embedder` (of the same model) to skip loading the model again."""
         settings = settings or Settings.from_env()
         say = progress or log.info
-        documents = load_corpus(settings.corpus_dir)
+        documents = load_corpus(settings.corpus_dir, settings)
         if embedder is None or embedder.path != resolve_model_path(settings.model_path):
             embedder = Embedder(settings.model_path, settings.torch_threads, settings.embed_batch_size)
         expected = expected_inputs(documents, settings, embedder.name)
