@@ -106,8 +106,10 @@ def rank_passages(scoring: Scoring, index: Index, k: int) -> list[Passage]:
 def choose(scoring: Scoring, passages: list[Passage], index: Index, extra_threshold: float,
            max_sentences: int) -> Choice:
     """The best candidate among the retrieved passages' sentences, and the others worth quoting
-    beside it: a second or third sentence joins only when the sentence model rates it as an
-    answer too (`extra_threshold`), it says something new, and it is not about another subject."""
+    beside it. The sentences chosen so far hold a share of the sentence model's probability
+    over all candidates; a second or third joins only while that share is below
+    `extra_threshold` (when the best alone is not convincing), and only if it says something
+    new and is not about another subject. One sure sentence stays alone."""
     holder = {sid: p for p in reversed(passages) for sid in p.chunk.sentence_ids}
     sids = scoring.pool.sentences
     allowed = [i for i, sid in enumerate(sids) if sid in holder]
@@ -117,9 +119,12 @@ def choose(scoring: Scoring, passages: list[Passage], index: Index, extra_thresh
     best = order[0]
     quoted = [best]
     probabilities = scoring.probabilities
-    for i in order[1:]:
-        if len(quoted) >= max_sentences or probabilities[i] < extra_threshold:
+    share = probabilities[order] / (probabilities[order].sum() or 1.0)
+    covered = float(share[0])
+    for rank, i in enumerate(order[1:], 1):
+        if len(quoted) >= max_sentences or covered >= extra_threshold:
             break
+        covered += float(share[rank])
         if scoring.features[i, _OTHER_SUBJECT] or any(
                 _repeats(index.sentences[sids[i]], index.sentences[sids[j]], index) for j in quoted):
             continue

@@ -197,13 +197,12 @@ class QuestionTerms:
                     return True
         return False
 
-    def alignment(self, p: Profile, index: Index) -> tuple[float, float, float]:
-        """(soft overlap, closest stand-in for a word the context lacks, a lacking word's opposite is there)."""
+    def alignment(self, p: Profile, closest: np.ndarray) -> tuple[float, float, float]:
+        """(soft overlap, closest stand-in for a word the context lacks, a lacking word's opposite
+        is there). `closest` holds each question word's best cosine with a word of the sentence."""
         if not self.stems:
             return 0.0, 0.0, 0.0
         present = np.asarray([s in p.stems for s in self.stems])
-        closest = ((self.vectors @ index.vocabulary_vectors[p.word_rows].T).max(axis=1) if len(p.word_rows)
-                   else np.zeros(len(self.stems)))
         soft = float(np.where(present, 1.0, np.clip(closest, 0.0, 1.0)) @ self.weights)
         missing = np.asarray([s not in p.context_stems for s in self.stems])
         substitute = float(max(0.0, closest[missing].max())) if missing.any() and len(p.word_rows) else 0.0
@@ -230,13 +229,14 @@ def feature_matrix(query: Query, query_vector: np.ndarray, word_vectors: tuple[l
     best_bm25 = max(pool.sentence_bm25.values(), default=0.0) or 1.0
     max_idf = math.log(1 + len(index.sentences))
     typed = query.kind in _TYPED
+    profiles = [profile(index, sid) for sid in sids]
+    closest = _closest_words(terms, profiles, index)
     rows = []
-    for sid, cosine in zip(sids, cosines.tolist()):
-        p = profile(index, sid)
+    for n, (sid, cosine, p) in enumerate(zip(sids, cosines.tolist(), profiles)):
         holders = index.sentence_chunks(sid)
         gives = typed and p.offer.gives(query.kind, query.searched_for, terms.all_words)
         best_rank = min((ranks[r] for r in holders if r in ranks), default=None)
-        soft, substitute, opposite = terms.alignment(p, index)
+        soft, substitute, opposite = terms.alignment(p, closest[:, n])
         rows.append((
             cosine, 0.0, max((chunk_similarity.get(r, cosine) for r in holders), default=cosine),
             terms.share(p.stems), 0.0, terms.share(p.context_stems),
@@ -259,6 +259,23 @@ def feature_matrix(query: Query, query_vector: np.ndarray, word_vectors: tuple[l
     matrix[:, _COLUMN["overlap_gap"]] = matrix[:, _COLUMN["overlap"]] - matrix[:, _COLUMN["overlap"]].max()
     matrix[:, _COLUMN["context_cos_gap"]] = matrix[:, _COLUMN["context_cos"]] - matrix[:, _COLUMN["context_cos"]].max()
     return matrix
+
+
+def _closest_words(terms: QuestionTerms, profiles: list[Profile], index: Index) -> np.ndarray:
+    """Each question word's best cosine with a word of each candidate (question words x
+    candidates), from one matrix product over the words the candidates use."""
+    if not terms.stems:
+        return np.zeros((0, len(profiles)))
+    union, inverse = np.unique(np.concatenate([p.word_rows for p in profiles] + [np.zeros(0, np.int64)]),
+                               return_inverse=True)
+    similarity = terms.vectors @ index.vocabulary_vectors[union].T if len(union) else np.zeros((len(terms.stems), 0))
+    closest = np.zeros((len(terms.stems), len(profiles)))
+    sizes = [len(p.word_rows) for p in profiles]
+    filled = [i for i, size in enumerate(sizes) if size]
+    if filled:  # segment i of the gathered columns holds candidate i's words; empty ones are skipped
+        offsets = np.cumsum([0, *sizes])[:-1]
+        closest[:, filled] = np.maximum.reduceat(similarity[:, inverse], offsets[filled], axis=1)
+    return closest
 
 
 def answerability_row(features: np.ndarray, logits: np.ndarray, best: int, allowed: list[int]) -> np.ndarray:

@@ -85,7 +85,8 @@ class AnswerModel:
     answerability: Linear
     # Abstain below this confidence (chosen on the tune splits for a target false-abstention rate).
     abstain_threshold: float
-    # A sentence beyond the best joins the answer when the sentence model gives it this probability.
+    # Sentences beyond the best join the answer while those chosen hold less than this share of
+    # the sentence model's probability over the candidates (see qa.answer.choose).
     extra_threshold: float
     manifest: dict[str, Any] = field(default_factory=dict)
 

@@ -55,14 +55,17 @@ def stem(word: str) -> str:
     return _stemmer().stemWord(word)
 
 
-def content_words(text: str) -> list[str]:
-    """Normalised words that are not stopwords (order kept, repeats kept)."""
+@lru_cache(maxsize=8192)
+def content_words(text: str) -> tuple[str, ...]:
+    """Normalised words that are not stopwords (order kept, repeats kept). Kept for the last
+    few thousand texts: a question is read by several stages, and sentences question after question."""
     normalized = (normalize(w) for w in words(text))
-    return [w for w in normalized if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return tuple(w for w in normalized if w not in STOPWORDS and (len(w) > 1 or w.isdigit()))
 
 
-def content_stems(text: str) -> list[str]:
-    return [stem(w) for w in content_words(text)]
+@lru_cache(maxsize=8192)
+def content_stems(text: str) -> tuple[str, ...]:
+    return tuple(stem(w) for w in content_words(text))
 
 
 def has_number(text: str) -> bool:
