@@ -176,7 +176,7 @@ def _answer(quoted: list[tuple[Sentence, float]], holder: dict[int, Passage], co
         chunk = holder[s.id].chunk
         citations.append(Citation(
             n=n, chunk_id=chunk.id, source=s.source, section=s.section, quote=s.text, start=s.start, end=s.end,
-            passage=chunk.text, passage_start=chunk.start, score=probability,
+            passage=chunk.text, passage_start=chunk.start, score=probability, page=s.page,
         ))
     text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
     return Composed(text, tuple(citations), confidence, False, reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from qa.text import STOPWORDS, normalize, words
 
@@ -146,6 +147,28 @@ def negated(text: str) -> bool:
 
 
 _NEGATING_PREFIXES = ("un", "in", "im", "ir", "il", "non", "dis", "non-", "a")
+
+
+@lru_cache(maxsize=None)
+def _opposite_table() -> dict[str, frozenset[str]]:
+    table: dict[str, set[str]] = {}
+    for pair in OPPOSITES:
+        a, b = tuple(pair)
+        table.setdefault(a, set()).add(b)
+        table.setdefault(b, set()).add(a)
+    return {word: frozenset(others) for word, others in table.items()}
+
+
+def opposites_of(word: str) -> frozenset[str]:
+    """Words meaning the opposite of `word`: its common opposites, and its forms with a negating
+    prefix added or taken away."""
+    found = set(_opposite_table().get(word, ()))
+    if len(word) > 3:
+        found.update(prefix + word for prefix in _NEGATING_PREFIXES)
+    for prefix in _NEGATING_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) > 3:
+            found.add(word[len(prefix):])
+    return frozenset(found)
 
 
 def opposite(a: str, b: str) -> bool:

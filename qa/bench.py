@@ -30,14 +30,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from qa.errors import EvalSetError
 from qa.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
     from qa.embedding import Embedder
     from qa.engine import Engine
 
-QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
+QUESTIONS = PROJECT_ROOT / "eval" / "sets" / "battery.jsonl"
 REPORT = PROJECT_ROOT / "eval" / "bench.md"
 PLOT = PROJECT_ROOT / "eval" / "bench_latency.png"
 DIM = 384  # all-MiniLM-L6-v2's vector size
@@ -104,23 +103,10 @@ def recall_at_k(approximate: np.ndarray, exact: np.ndarray, k: int = 10) -> floa
 
 
 def load_questions(path: Path = QUESTIONS) -> list[tuple[str, tuple[str, ...]]]:
-    """(question, history) pairs of the eval set: the questions users are expected to ask."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise EvalSetError(f"Cannot read the eval set {path}: {exc.strerror or exc}") from None
-    pairs = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            pairs.append((str(row["question"]), tuple(str(h) for h in row.get("history", ()))))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise EvalSetError(f"{path} line {number} is not a question object ({exc}); fix or remove it") from None
-    if not pairs:
-        raise EvalSetError(f"{path} holds no questions")
-    return pairs
+    """(question, history) pairs of the battery eval set: the questions users are expected to ask."""
+    from qa.evalsets import load_eval_set
+
+    return [(item["question"], tuple(item["history"])) for item in load_eval_set(path).items]
 
 
 # ---------------------------------------------------------------- 1. query latency
@@ -630,7 +616,7 @@ def write_report(r: dict[str, Any], changes: str = "", path: Path = REPORT, plot
         f"| peak RSS (MB) | {r['rss_mb']:.0f} after loading the engine and answering every eval question; "
         f"{r.get('rss_with_gradio_mb', 0):.0f} with Gradio imported too | | | | |",
         "",
-        f"Query latency: `Engine.ask` warm over the {len(load_questions())} questions of eval/questions.jsonl "
+        f"Query latency: `Engine.ask` warm over the {len(load_questions())} questions of eval/sets/battery.jsonl "
         f"({r['query_count']} timed asks), each followed at once by its floor: `embedder.encode([question])` plus one "
         "FAISS search of the chunk index. Stage medians of `ask` (ms): "
         + ", ".join(f"{k} {v:.1f}" for k, v in r["query_stage_p50_ms"].items()) + " (retrieve includes embed).",

@@ -3,7 +3,8 @@
 Chunks are short on purpose: a citation is only useful if a reader can check it at a
 glance. A section whose heading is a question (an FAQ entry) becomes one chunk with its
 answer; other sections are cut into windows of a few sentences that overlap by one and
-never cross a section. Every embedded text stays under the model's word-piece limit.
+never cross a section, nor a PDF page (so a chunk has one page). Every embedded text stays
+under the model's word-piece limit.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def chunk_documents(
     chunks: list[Chunk] = []
     paragraph = 0
     for doc in documents:
+        prefixes: set[str] = set()
         for headings, blocks in _sections(doc.blocks):
             section = section_name(headings)
             heading = headings[-1]
@@ -113,12 +115,13 @@ def chunk_documents(
                 for block in unit:
                     for span in split_sentences(block.text, block.start):
                         members.append(Sentence(len(sentences), doc.source, section, span.text, span.start, span.end,
-                                                paragraph))
+                                                paragraph=paragraph, page=block.page))
                         sentences.append(members[-1])
                 paragraph += 1
-                groups.extend(_windows(members, window, overlap, max_chars))
+                # a window never spans two pages, so its citation names one page
+                groups.extend(g for run in _page_runs(members) for g in _windows(run, window, overlap, max_chars))
             fitted = [g for group in groups for g in _fit(doc, heading, group, fits)]
-            prefix = _slug_prefix(doc.source, headings)
+            prefix = _unique(_slug_prefix(doc, headings), prefixes)
             for n, group in enumerate(fitted, 1):
                 chunk_id = prefix if len(fitted) == 1 else f"{prefix}-{n}"
                 chunks.append(_make_chunk(doc, chunk_id, section, heading, group))
@@ -141,6 +144,28 @@ def _one_sentence(block: Block) -> bool:
     return len(split_sentences(block.text)) <= 1
 
 
+def _page_runs(members: list[Sentence]) -> list[list[Sentence]]:
+    """Consecutive sentences on the same page (one run for formats without pages)."""
+    runs: list[list[Sentence]] = []
+    for sentence in members:
+        if runs and runs[-1][-1].page == sentence.page:
+            runs[-1].append(sentence)
+        else:
+            runs.append([sentence])
+    return runs
+
+
+def _unique(prefix: str, taken: set[str]) -> str:
+    """A chunk-id prefix no earlier section of the document has: two sections both headed
+    "Overview" give "report/overview" and "report/overview-part2"."""
+    candidate, n = prefix, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{prefix}-part{n}"
+    taken.add(candidate)
+    return candidate
+
+
 def _sections(blocks: Iterable[Block]) -> list[tuple[tuple[str, ...], list[Block]]]:
     sections: list[tuple[tuple[str, ...], list[Block]]] = []
     for block in blocks:
@@ -151,9 +176,12 @@ def _sections(blocks: Iterable[Block]) -> list[tuple[tuple[str, ...], list[Block
     return sections
 
 
-def _slug_prefix(source: str, headings: tuple[str, ...]) -> str:
-    stem = source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    name = slugify(headings[-1]) if len(headings) > 1 else "intro"
+def _slug_prefix(doc: Document, headings: tuple[str, ...]) -> str:
+    """"battery-race/china": the file's stem and the section's heading; "intro" for text under
+    the title alone. A top-level section that is not the title (a Word "Heading 1" under a
+    "Title", a second h1) is named after its own heading, so ids stay distinct."""
+    stem = doc.source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    name = "intro" if headings == (doc.title,) else slugify(headings[-1])
     return f"{slugify(stem)}/{name}"
 
 
@@ -190,6 +218,6 @@ def _make_chunk(doc: Document, chunk_id: str, section: str, heading: str, group:
     text = doc.text[start:end]
     return Chunk(
         id=chunk_id, source=doc.source, section=section, text=text, start=start, end=end,
-        sentence_ids=tuple(s.id for s in group), embed_text=_embed_text(heading, text),
+        sentence_ids=tuple(s.id for s in group), embed_text=_embed_text(heading, text), page=group[0].page,
     )
 

@@ -11,13 +11,16 @@ import json
 import logging
 import sys
 import textwrap
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from pathlib import Path
 
 from qa.errors import QAError, QuestionInvalid
 from qa.evalsets import SPLITS
 from qa.settings import RETRIEVERS
+
+if TYPE_CHECKING:
+    from qa.types import Document
 
 EXIT_OK, EXIT_SETUP, EXIT_USAGE = 0, 1, 2
 
@@ -36,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier question of the conversation (repeatable, oldest first)")
     p.add_argument("--k", type=int, default=None, help="how many passages to retrieve (default: QA_TOP_K or 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+    p = sub.add_parser("source", help="print a corpus file's text as the index holds it (what citation offsets point into)")
+    p.add_argument("path", help="the file as citations name it (corpus/report.pdf), or its path or file name")
+    p.add_argument("--pages", action="store_true",
+                   help="mark where each PDF page starts with a [page N] line (the marks shift the offsets)")
 
     p = sub.add_parser("eval", help="answer the eval sets and print answer, abstention and retrieval metrics")
     p.add_argument("--set", dest="sets", action="append", default=None, metavar="FILE",
@@ -88,6 +96,8 @@ def configure_logging(verbose: bool) -> None:
     logging.getLogger("qa").setLevel(logging.INFO)  # build and rebuild notices always show
     for noisy in ("faiss", "faiss.loader", "sentence_transformers", "bm25s", "httpx"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
+    # pdfminer warns about harmless quirks of many PDFs; an unreadable PDF is reported by qa itself.
+    logging.getLogger("pdfminer").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def progress(message: str) -> None:
@@ -131,7 +141,8 @@ def format_answer(answer) -> str:  # type: ignore[no-untyped-def]
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:
-            lines.append(f"  [{c.n}] {c.source} > {c.section} (characters {c.start}-{c.end})")
+            page = f"page {c.page}, " if c.page is not None else ""
+            lines.append(f"  [{c.n}] {c.source} > {c.section} ({page}characters {c.start}-{c.end})")
             lines.append(wrap(f"“{c.quote}”", "      "))
     else:
         lines.append("Closest passages (not answers):")
@@ -141,6 +152,40 @@ def format_answer(answer) -> str:  # type: ignore[no-untyped-def]
     lines.append("")
     lines.append(f"confidence {answer.confidence:.2f} · {answer.timings_ms.get('total', 0):.0f} ms")
     return "\n".join(lines)
+
+
+def cmd_source(args: argparse.Namespace) -> int:
+    from qa.engine import Engine
+
+    engine = Engine.load(progress=progress)
+    document = find_document(engine.documents, args.path) or engine.document(args.path)  # the latter names the known ones
+    text = with_page_marks(document.text, document.page_starts) if args.pages else document.text
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+def find_document(documents: Sequence["Document"], path: str) -> "Document | None":
+    """The indexed document a user means: its source as cited, the same file by another path,
+    or a file name that only one document has."""
+    from pathlib import Path
+
+    from qa.corpus import display_path
+
+    wanted = {path, display_path(Path(path))}
+    exact = [d for d in documents if d.source in wanted]
+    named = [d for d in documents if d.source.rsplit("/", 1)[-1] == Path(path).name]
+    return exact[0] if exact else named[0] if len(named) == 1 else None
+
+
+def with_page_marks(text: str, page_starts: Sequence[int]) -> str:
+    """The text with a "[page N]" line where each page starts."""
+    pieces, previous = [], 0
+    for number, start in enumerate(page_starts, 1):
+        pieces.append(text[previous:start])
+        pieces.append(f"[page {number}]\n")
+        previous = start
+    pieces.append(text[previous:])
+    return "".join(pieces)
 
 
 def _engines(base):  # type: ignore[no-untyped-def]
@@ -225,8 +270,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return app.main(host=args.host, port=args.port, share=args.share)
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "train": cmd_train, "bench": cmd_bench,
-            "serve": cmd_serve}
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "source": cmd_source, "eval": cmd_eval, "train": cmd_train,
+            "bench": cmd_bench, "serve": cmd_serve}
 
 if __name__ == "__main__":
     sys.exit(main())

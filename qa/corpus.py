@@ -1,31 +1,44 @@
-"""Corpus folder -> documents: each file's exact text, split into blocks (paragraphs and
-list items) that know their heading path and character offsets in the file."""
+"""Corpus folder -> documents. This module finds the files, applies the limits that hold for
+every format, and hands each file's bytes to the loader for its format (`qa/loaders/`).
+
+A file that cannot be read is skipped with one warning naming it and saying what to do, so
+one scanned PDF or broken download does not take the whole corpus down; a corpus with no
+readable file at all is an error."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from pathlib import Path
+from typing import Callable
 
-from qa.errors import CorpusError
-from qa.settings import PROJECT_ROOT
-from qa.types import Block, Document
+from qa.errors import CorpusError, DocumentUnreadable
+from qa.loaders import pdf, text, web, word
+from qa.settings import PROJECT_ROOT, Settings
+from qa.types import Document
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".md", ".txt")
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
-_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
+Loader = Callable[[bytes, str, str, Settings], Document]
+LOADERS: dict[str, Loader] = {
+    ".md": text.load_markdown,
+    ".txt": text.load_plain,
+    ".pdf": pdf.load,
+    ".html": web.load,
+    ".htm": web.load,
+    ".docx": word.load,
+}
+SUFFIXES = tuple(LOADERS)
+_KINDS = ", ".join(SUFFIXES[:-1]) + " or " + SUFFIXES[-1]
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    """The .md and .txt files of the corpus folder, sorted, so builds are reproducible."""
+    """The corpus folder's files of a known format, sorted, so builds are reproducible."""
     if not corpus_dir.is_dir():
-        raise CorpusError(f"Corpus folder {corpus_dir} does not exist. Create it and put .md or .txt files in it, or set QA_CORPUS_DIR.")
+        raise CorpusError(f"Corpus folder {corpus_dir} does not exist. Create it and put {_KINDS} files in it, or set QA_CORPUS_DIR.")
     files = sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
     if not files:
-        raise CorpusError(f"Corpus folder {corpus_dir} has no .md or .txt files. Add at least one article.")
+        raise CorpusError(f"Corpus folder {corpus_dir} has no {_KINDS} files. Add at least one article.")
     return files
 
 
@@ -38,80 +51,43 @@ def display_path(path: Path) -> str:
         return resolved.as_posix()
 
 
-def read_text(path: Path) -> tuple[str, str]:
-    """The file's text and the SHA-256 of its bytes. Rejects binary and non-UTF-8 files by name."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"Cannot read corpus file {path}: {exc.strerror}. Check its permissions or remove it.") from None
-    if b"\x00" in data:
-        raise CorpusError(f"Corpus file {path} looks binary (it contains NUL bytes). Remove it or convert it to UTF-8 text.")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"Corpus file {path} is not valid UTF-8 (byte {exc.start}). Convert it, e.g. `iconv -t UTF-8`, or remove it."
-        ) from None
-    return text, hashlib.sha256(data).hexdigest()
-
-
-def load_corpus(corpus_dir: Path) -> list[Document]:
-    """Every readable article of the folder. Empty files are skipped with a warning."""
-    documents = []
+def load_corpus(corpus_dir: Path, settings: Settings | None = None) -> list[Document]:
+    """Every readable document of the folder. Unreadable files are skipped with a warning;
+    `settings` gives the size limits (the defaults when None)."""
+    limits = settings or Settings()
+    documents: list[Document] = []
+    skipped: list[DocumentUnreadable] = []
     for path in corpus_files(corpus_dir):
-        text, digest = read_text(path)
-        if not text.strip():
-            log.warning("Skipping empty corpus file %s", path)
-            continue
-        documents.append(parse_document(display_path(path), text, digest, markdown=path.suffix.lower() == ".md"))
+        try:
+            documents.append(load_document(path, limits))
+        except DocumentUnreadable as exc:
+            log.warning("%s", exc)
+            skipped.append(exc)
     if not documents:
-        raise CorpusError(f"Every file in {corpus_dir} is empty. Add an article with some text.")
+        reasons = "; ".join(f"{exc.source}: {exc.reason}" for exc in skipped)
+        raise CorpusError(f"No readable document in {corpus_dir} ({reasons}). Fix or replace these files, "
+                          f"or add a {_KINDS} article with some text.")
     return documents
 
 
-def parse_document(source: str, text: str, sha256: str, markdown: bool = True) -> Document:
-    """Split text into blocks. In Markdown, `#` lines are headings and list items are blocks of
-    their own; other runs of non-blank lines are paragraphs. Plain text has no headings."""
-    title = Path(source).stem.replace("-", " ").replace("_", " ").strip().capitalize()
-    headings: list[tuple[int, str]] = []
-    blocks: list[Block] = []
-    para_start: int | None = None
-    para_end = 0
-
-    def flush() -> None:
-        nonlocal para_start
-        if para_start is not None:
-            blocks.append(_block(source, headings, title, text, para_start, para_end))
-            para_start = None
-
-    offset = 0
-    for line in text.splitlines(keepends=True):
-        body = line.rstrip("\r\n")
-        line_start, line_end = offset, offset + len(body)
-        offset += len(line)
-        heading = _HEADING.match(body) if markdown else None
-        if not body.strip():
-            flush()
-        elif heading:
-            flush()
-            level, name = len(heading.group(1)), heading.group(2).strip()
-            if level == 1 and not any(lvl == 1 for lvl, _ in headings) and not blocks:
-                title = name
-            headings = [(lvl, h) for lvl, h in headings if lvl < level] + [(level, name)]
-        elif markdown and _LIST_ITEM.match(body):
-            flush()
-            item_start = line_start + _LIST_ITEM.match(body).end()
-            blocks.append(_block(source, headings, title, text, item_start, line_end))
-        else:
-            if para_start is None:
-                para_start = line_start + (len(body) - len(body.lstrip()))
-            para_end = line_end
-    flush()
-    return Document(source=source, title=title, text=text, sha256=sha256, blocks=tuple(b for b in blocks if b.text.strip()))
+def load_document(path: Path, limits: Settings) -> Document:
+    """One corpus file as a Document, or DocumentUnreadable saying why not and what to do."""
+    source = display_path(path)
+    try:
+        size = path.stat().st_size
+        if size > limits.max_document_bytes:
+            raise DocumentUnreadable(source, f"it is {_megabytes(size)}, over the {_megabytes(limits.max_document_bytes)} "
+                                             "limit (QA_MAX_DOCUMENT_BYTES): split it, or raise the limit")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentUnreadable(source, f"cannot read it ({exc.strerror or exc}): check its permissions, or remove it") from None
+    if not data.strip():
+        raise DocumentUnreadable(source, "it is empty: add some text, or remove it")
+    document = LOADERS[path.suffix.lower()](data, source, hashlib.sha256(data).hexdigest(), limits)
+    if not document.blocks:
+        raise DocumentUnreadable(source, "it has no paragraph to quote (headings only, or no text): add some text, or remove it")
+    return document
 
 
-def _block(source: str, headings: list[tuple[int, str]], title: str, text: str, start: int, end: int) -> Block:
-    path = tuple(h for _, h in headings) or (title,)
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return Block(source=source, headings=path, text=text[start:end], start=start, end=end)
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"

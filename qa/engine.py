@@ -19,7 +19,7 @@ from qa.corpus import load_corpus
 from qa.embedding import Embedder, resolve_model_path
 from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QuestionInvalid
 from qa.index import Index, build_index, build_lock, expected_inputs, load_index, save_index
-from qa.query import Query, analyse, clean_question
+from qa.query import Query, analyse, clean_question, printable
 from qa.retrieve import Pool, search
 from qa.settings import RETRIEVERS, Settings
 from qa.text import content_words
@@ -45,7 +45,7 @@ class Engine:
         Pass an already loaded `embedder` (of the same model) to skip loading the model again."""
         settings = settings or Settings.from_env()
         say = progress or log.info
-        documents = load_corpus(settings.corpus_dir)
+        documents = load_corpus(settings.corpus_dir, settings)
         if embedder is None or embedder.path != resolve_model_path(settings.model_path):
             embedder = Embedder(settings.model_path, settings.torch_threads, settings.embed_batch_size)
         expected = expected_inputs(documents, settings, embedder.name)
@@ -83,24 +83,19 @@ class Engine:
             raise QuestionInvalid(f"retriever must be one of {', '.join(RETRIEVERS)}, got {mode!r}.")
         query = analyse(text, _clean_history(history, s), self.index.names, self.index.stems, self.index.words,
                         s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups)
-        question_words = list(dict.fromkeys(content_words(query.searched_for)))
-        new_words = [w for w in question_words if w not in self.index.word_row and w not in query.unknown_names]
-        vectors = self.embedder.encode([query.searched_for, *query.unknown_names, *new_words])
+        # Only the question and its unknown names are embedded: each extra text costs about as
+        # much as the question itself. Other words take their vectors from the index vocabulary;
+        # a word the corpus never uses has none, and counts as absent from every sentence.
+        vectors = self.embedder.encode([query.searched_for, *query.unknown_names])
         embedded = time.perf_counter()
-        names_end = 1 + len(query.unknown_names)
-        fresh = dict(zip(new_words, vectors[names_end:]))
-        fresh.update(zip(query.unknown_names, vectors[1:names_end]))
-        word_vectors = np.zeros((len(question_words), vectors.shape[1]), dtype=np.float32)
-        for row, word in enumerate(question_words):
-            word_vectors[row] = fresh[word] if word in fresh else self.index.vocabulary_vectors[self.index.word_row[word]]
+        word_vectors = _word_vectors(query, vectors[1:], self.index)
         pool = search(self.index, query.searched_for, vectors[0], depth=max(s.candidates, k), rrf_k=s.rrf_k,
                       mode=mode, pool_passages=max(s.pool_passages, k), sentence_hits=s.pool_sentence_hits)
         retrieved = time.perf_counter()
-        missing = missing_names(query, vectors[1:names_end], self.index, s.unknown_term_similarity)
+        missing = missing_names(query, vectors[1:], self.index, s.unknown_term_similarity)
         rows = {row for sid in pool.sentences for row in self.index.sentence_chunks(sid)}
         similarity = chunk_similarity(self.index, rows, vectors[0])
-        features = feature_matrix(query, vectors[0], (question_words, word_vectors), len(missing), pool, self.index,
-                                  similarity)
+        features = feature_matrix(query, vectors[0], word_vectors, len(missing), pool, self.index, similarity)
         featured = time.perf_counter()
         return Candidates(query=query, k=k, pool=pool, features=features, missing_names=missing,
                           chunk_similarity=similarity,
@@ -154,11 +149,27 @@ class Candidates:
     timings_ms: dict[str, float]
 
 
+def _word_vectors(query: Query, name_vectors: np.ndarray, index: Index) -> tuple[list[str], np.ndarray]:
+    """The question's content words, each with a vector: from the index vocabulary, or the
+    embedding of the unknown name it is; zeros for a word the corpus never uses."""
+    question_words = list(dict.fromkeys(content_words(query.searched_for)))
+    named = {name.lower(): vector for name, vector in zip(query.unknown_names, name_vectors)}
+    vectors = np.zeros((len(question_words), index.vocabulary_vectors.shape[1]), dtype=np.float32)
+    for row, word in enumerate(question_words):
+        if word in index.word_row:
+            vectors[row] = index.vocabulary_vectors[index.word_row[word]]
+        elif word in named:
+            vectors[row] = named[word]
+    return question_words, vectors
+
+
 def _clean_history(history: Sequence[str], settings: Settings) -> tuple[str, ...]:
-    """Earlier turns as usable text: non-text and empty turns dropped, each cut to the question limit."""
+    """Earlier turns as usable text: non-text and empty turns dropped, control characters and
+    lone surrogates blanked as in a question, each cut to the question limit."""
     if isinstance(history, str):
         history = [history]
-    turns = [" ".join(str(h)[: settings.max_question_chars].split()) for h in (history or ()) if isinstance(h, str)]
+    turns = [" ".join(printable(str(h)[: settings.max_question_chars]).split())
+             for h in (history or ()) if isinstance(h, str)]
     turns = [t for t in turns if t]
     return tuple(turns[-settings.max_history_turns:]) if settings.max_history_turns else ()
 

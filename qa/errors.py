@@ -25,6 +25,16 @@ class CorpusError(QAError):
     """The corpus folder is missing, empty, or holds a file we cannot read."""
 
 
+class DocumentUnreadable(QAError):
+    """One corpus file cannot be turned into text (corrupt, encrypted, image-only, too big).
+    The corpus loader skips it with this message; the rest of the corpus still loads."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"Skipping {source}: {reason}")
+
+
 class ModelMissing(QAError):
     """The embedding model folder cannot be found or loaded."""
 

@@ -113,11 +113,11 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
 
 
 def _resolve(corpus: str, set_path: Path) -> Path:
-    """A corpus folder relative to the project root, or else to the set's own folder."""
+    """A corpus folder relative to the set's own folder, or else to the project root."""
     candidate = Path(corpus).expanduser()
     if candidate.is_absolute():
         return candidate
-    for base in (PROJECT_ROOT, set_path.resolve().parent):
+    for base in (set_path.resolve().parent, PROJECT_ROOT):
         if (base / candidate).is_dir():
             return base / candidate
     raise EvalSetError(f"The corpus {corpus!r} named by {set_path.with_suffix('.json')} does not exist.")

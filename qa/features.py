@@ -24,7 +24,7 @@ from qa.answer_type import Offer
 from qa.index import Index, heading_of
 from qa.query import Query
 from qa.retrieve import Pool
-from qa.text import content_stems, content_words, normalize, stem, words
+from qa.text import STOPWORDS, content_stems, content_words, normalize, stem, words
 
 # The sentence model reads these, in this order; qa/answer_model.json names them, and a model
 # trained on another list is refused (AnswerModelError).
@@ -63,7 +63,7 @@ FEATURES = (
 # The answerability model reads the sentence model's view of the best candidate and of the
 # runner-up, and the best candidate's own features among these.
 ANSWERABILITY = ("best_logit", "margin", "cos", "context_cos", "overlap", "overlap_context", "bigrams",
-                 "soft_overlap", "missing_near", "missing_paragraph", "type_absent", "novelty", "names_covered",
+                 "soft_overlap", "missing_near", "missing_paragraph", "type_given", "type_absent", "novelty", "names_covered",
                  "negation_added", "opposite", "figure_swapped", "name_swapped", "substitute", "slot_changed",
                  "unknown_names",
                  "unknown_share", "question_length")
@@ -85,6 +85,7 @@ class Profile:
     stems: frozenset[str]
     bigrams: frozenset[tuple[str, str]]
     context_words: frozenset[str]  # normalised content words of the sentence, the one before it and its heading
+    context_opposites: frozenset[str]  # words meaning the opposite of one of those
     context_stems: frozenset[str]
     near_stems: frozenset[str]  # ... and the sentence after it
     paragraph_stems: frozenset[str]
@@ -119,16 +120,20 @@ def _make_profile(index: Index, sid: int) -> Profile:
     paragraph = " ".join(s.text for s in index.sentences[max(0, sid - 40): sid + 40]
                          if s.paragraph == sentence.paragraph)
     context_text = f"{heading} {before_text} {sentence.text}"
+    # An article is about its title: "the town" in a sentence of "Eldermere" speaks of Eldermere.
+    title = frozenset(normalize(t) for t in words(index.title_of(sentence.source))
+                      if t[:1].isupper() and normalize(t) not in STOPWORDS)
     return Profile(
         words=sentence_words,
         word_rows=np.asarray(sorted({index.word_row[w] for w in sentence_words if w in index.word_row}), dtype=np.int64),
         sequence=tuple(ordered), positions=positions, stems=stems, bigrams=frozenset(zip(ordered, ordered[1:])),
         context_words=frozenset(content_words(context_text)),
+        context_opposites=frozenset(o for w in content_words(context_text) for o in answer_type.opposites_of(w)),
         context_stems=context_stems,
         near_stems=context_stems | frozenset(content_stems(after_text)),
         paragraph_stems=frozenset(content_stems(paragraph)) | heading_stems,
-        paragraph_names=_names(f"{heading}. {paragraph}", index),
-        context_names=_names(f"{heading}. {before_text} {sentence.text}", index),
+        paragraph_names=title | _names(f"{heading}. {paragraph}", index),
+        context_names=title | _names(f"{heading}. {before_text} {sentence.text}", index),
         subjects=frozenset(index.subjects(f"{heading} {sentence.text}")),
         offer=Offer.of(sentence.text), opens_paragraph=before is None, length=math.log1p(len(sentence.text)),
     )
@@ -202,8 +207,7 @@ class QuestionTerms:
         soft = float(np.where(present, 1.0, np.clip(closest, 0.0, 1.0)) @ self.weights)
         missing = np.asarray([s not in p.context_stems for s in self.stems])
         substitute = float(max(0.0, closest[missing].max())) if missing.any() and len(p.word_rows) else 0.0
-        opposite = any(answer_type.opposite(w, v) for w, gone in zip(self.words, missing) if gone
-                       for v in p.context_words)
+        opposite = any(w in p.context_opposites for w, gone in zip(self.words, missing) if gone)
         return soft, substitute, float(opposite)
 
 

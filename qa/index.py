@@ -112,6 +112,10 @@ class Index:
         """Rarity of a word stem across sentences; an unseen stem is rarest of all."""
         return self.stem_idf.get(word_stem, self._max_idf)
 
+    def title_of(self, source: str) -> str:
+        """The title of the document a sentence comes from ("" when unknown)."""
+        return next((d.title for d in self.documents if d.source == source), "")
+
     def neighbour(self, sid: int, step: int) -> Sentence | None:
         """The sentence `step` places away in the same paragraph, if there is one."""
         other = sid + step
@@ -228,7 +232,7 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
 def _text_only(document: Document) -> Document:
     """The document as stored with the index: its text and identity, without the parse."""
     return Document(source=document.source, title=document.title, text=document.text, sha256=document.sha256,
-                    blocks=())
+                    blocks=(), page_starts=document.page_starts)
 
 
 def chunk_keys(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
@@ -332,7 +336,8 @@ def save_index(index: Index, index_dir: Path) -> Path:
         faiss.write_index(index.sentence_index, str(build_dir / "sentences.faiss"))
         np.save(build_dir / "key_chunk.npy", index.key_chunk, allow_pickle=False)
         _write_jsonl(build_dir / "documents.jsonl", (
-            {"source": d.source, "title": d.title, "sha256": d.sha256, "text": d.text} for d in index.documents))
+            {"source": d.source, "title": d.title, "sha256": d.sha256, "text": d.text,
+             "page_starts": list(d.page_starts)} for d in index.documents))
         _write_jsonl(build_dir / "chunks.jsonl", (asdict(c) for c in index.chunks))
         _write_jsonl(build_dir / "sentences.jsonl", (asdict(s) for s in index.sentences))
         np.save(build_dir / "sentence_vectors.npy", index.sentence_vectors, allow_pickle=False)
@@ -473,7 +478,8 @@ def _read_artifacts(build_dir: Path, manifest: dict[str, Any]) -> Index:
 
     bm25s = _bm25s()
 
-    documents = [Document(**row, blocks=()) for row in _read_jsonl(build_dir / "documents.jsonl")]
+    documents = [Document(**{**row, "page_starts": tuple(row.get("page_starts", ()))}, blocks=())
+                 for row in _read_jsonl(build_dir / "documents.jsonl")]
     chunks = [Chunk(**{**row, "sentence_ids": tuple(row["sentence_ids"])})
               for row in _read_jsonl(build_dir / "chunks.jsonl")]
     sentences = [Sentence(**row) for row in _read_jsonl(build_dir / "sentences.jsonl")]

@@ -16,6 +16,9 @@ _FOLLOW_UP_OPENER = re.compile(
     r"^\s*(?:and\s+|but\s+|so\s+|also\s+)?(?:what|how)\s+about\b|^\s*(?:and|but|also|same for|what of|how so)\b",
     re.IGNORECASE,
 )
+# "Does that ...", "is this ...": a demonstrative standing for what was just discussed.
+_REFERS_BACK = re.compile(r"^\W*(?:that|this|these|those)\b|\b(?:does|do|did|is|are|was|were|will|would|can|could|has|have"
+                          r"|had|about|of|from|with|for|by|to|on)\s+(?:that|this|these|those)\b(?!\s+\w+(?:s|ing)\b)", re.I)
 _MARKUP = re.compile(r"</?[A-Za-z][^<>]{0,200}>|<!--.*?-->")
 _INITIALISM = re.compile(r"(?:[A-Za-z]\.){2,}")
 SUBJECT_PRONOUNS = frozenset({"it", "they", "them", "he", "she", "him", "her"})
@@ -56,12 +59,17 @@ def clean_question(question: object, max_chars: int) -> str:
         raise QuestionInvalid(
             f"The question is {len(question):,} characters long; the limit is {max_chars:,}. Ask something shorter."
         )
-    text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question).strip()
+    text = printable(question).strip()
     if not text:
         raise QuestionInvalid("The question is empty. Type a question about the article.")
     if not words(text):
         raise QuestionInvalid("The question has no words to search for. Type a question about the article.")
     return " ".join(text.split())
+
+
+def printable(text: str) -> str:
+    """Control characters and lone surrogates (which no encoder can take) become spaces."""
+    return "".join(ch if (ch.isprintable() or ch in "\n\t") and not "\ud800" <= ch <= "\udfff" else " " for ch in text)
 
 
 def without_markup(text: str) -> str:
@@ -79,12 +87,19 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
                                   else (plain, False))
     return Query(
         question=question, searched_for=searched_for, is_follow_up=is_follow_up,
-        kind=answer_type.question_type(searched_for),
+        kind=_kind(plain, searched_for),
         unknown_names=unknown_names(searched_for, corpus_stems, corpus_words),
         names=question_names(searched_for, names), negated=answer_type.negated(searched_for),
         measured=tuple(w for w in measured_terms(searched_for) if w not in names),
         wants_summary=is_summary_request(searched_for),
     )
+
+
+def _kind(question: str, searched_for: str) -> str:
+    """What the question asks for, read from the words the user typed when they say it
+    ("How do they pay for it?"), else from the question they lean on ("What about Europe?")."""
+    own = answer_type.question_type(question)
+    return own if own != answer_type.OTHER else answer_type.question_type(searched_for)
 
 
 def question_names(text: str, corpus_names: frozenset[str]) -> frozenset[str]:
@@ -177,7 +192,11 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> t
     has_pronoun = any(t in SUBJECT_PRONOUNS or t in POSSESSIVE_PRONOUNS for t in tokens)
     own_content = [w for w in content_words(question) if w not in {n.lower() for n in new_names}]
 
-    if new_names and (opener or not own_content) and not has_pronoun:
+    if new_names and has_pronoun:
+        # "And Europe? Where does it want its materials from?": the pronoun means the new name.
+        clauses = [c for c in re.split(r"(?<=[?.!])\s+", question) if set(content_words(c)) - {n.lower() for n in new_names}]
+        return _replace_pronouns(" ".join(clauses) or question, new_names[0]), True
+    if new_names and (opener or not own_content):
         rest = _FOLLOW_UP_OPENER.sub("", question).strip(" ?.!,")
         for name in new_names:
             rest = re.sub(re.escape(name), "", rest, flags=re.I)
@@ -194,6 +213,10 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> t
         if len(content_words(substituted)) < 3:
             return f"{previous} {substituted}", True
         return substituted, True
+    if has_pronoun or _REFERS_BACK.search(question):
+        # "How do they pay for it?", "Does that make them last longer?" with nothing named:
+        # the previous question says what they are.
+        return f"{previous} {question}", True
     if opener or len(own_content) <= 1 and not new_names:
         return f"{previous} {question}", True
     return question, False

@@ -55,6 +55,12 @@ class Settings:
     max_history_turns: int = 4
     # Input limits: applied before any model work, so a huge paste costs nothing.
     max_question_chars: int = 1000
+    # Corpus files larger than this are skipped with a warning, before they are read: 20 MB holds
+    # a 1,000-page text PDF or a long report with figures, and bounds the parse time of one file.
+    max_document_bytes: int = 20_000_000
+    # A .docx is a zip: one whose directory declares more than this unpacked is skipped unread
+    # (a zip bomb). The text of even a long Word file unpacks to a few MB; 100 MB leaves room for images.
+    max_unzipped_bytes: int = 100_000_000
     # Vector index: exact search up to this many vectors, HNSW above. Exact single-query search
     # measured 0.4 ms at 10k vectors and 11.5 ms at 100k (memory-bound past the CPU cache), so
     # it crosses 5 ms near 40k; 20k keeps a 2x margin (eval/bench.md).
@@ -81,7 +87,8 @@ class Settings:
         positive = ("window_sentences", "max_chunk_chars", "pool_passages", "pool_sentence_hits", "max_embed_tokens",
                     "top_k", "candidates", "rrf_k",
                     "max_answer_sentences", "max_question_chars", "exact_search_limit", "hnsw_m",
-                    "hnsw_ef_construction", "hnsw_ef_search", "embed_batch_size", "torch_threads")
+                    "hnsw_ef_construction", "hnsw_ef_search", "embed_batch_size", "torch_threads",
+                    "max_document_bytes", "max_unzipped_bytes")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)!r}")

@@ -32,7 +32,7 @@ from qa.stats import mean
 SENTENCE_L2 = 4.0
 ANSWERABILITY_L2 = 4.0
 FOLDS = 5
-# Abstain at the highest threshold that keeps each set's false-abstention rate at or under this.
+# Abstain at the highest threshold that keeps the sets' mean false-abstention rate at or under this.
 TARGET_FALSE_ABSTENTION = 0.05
 # Extra sentences may not push a set's mean cited-passage length past this (characters).
 PASSAGE_CHARS_BUDGET = 540
@@ -155,15 +155,20 @@ def fit_answerability(examples: Sequence[Example], views: Sequence[View], l2: fl
 
 def choose_threshold(examples: Sequence[Example], views: Sequence[View], answerability: Linear,
                      target_fa: float = TARGET_FALSE_ABSTENTION) -> float:
-    """The highest threshold at which no corpus wrongly declines more than `target_fa` of its
-    answerable tune questions (declining the unanswerable ones is what a threshold is for)."""
-    limits = []
-    for corpus, views_of in _by_corpus(examples, views).items():
-        confidences = sorted(float(answerability.probabilities(v.evidence.reshape(1, -1))[0])
-                             for v in views_of if v.answerable)
-        if confidences:
-            limits.append(confidences[int(np.floor(target_fa * len(confidences)))])
-    return round(min(limits), 4) if limits else 0.5
+    """The highest threshold at which the tune sets wrongly decline no more than `target_fa` of
+    their answerable questions, on average over the sets (each set counts the same, whatever
+    its size). Declining the unanswerable ones is what a higher threshold buys."""
+    grouped = {corpus: [float(answerability.probabilities(v.evidence.reshape(1, -1))[0]) for v in views_of if v.answerable]
+               for corpus, views_of in _by_corpus(examples, views).items()}
+    grouped = {corpus: values for corpus, values in grouped.items() if values}
+    if not grouped:
+        return 0.5
+    best = 0.0
+    for t in sorted({c for values in grouped.values() for c in values}):
+        rates = [sum(c < t for c in values) / len(values) for values in grouped.values()]
+        if sum(rates) / len(rates) <= target_fa:
+            best = t
+    return round(best, 4)
 
 
 def fit(examples: Sequence[Example], max_sentences: int = 3, target_fa: float = TARGET_FALSE_ABSTENTION) -> AnswerModel:

@@ -16,15 +16,20 @@ class Block:
     text: str
     start: int
     end: int
+    page: int | None = None  # 1-based page of a PDF block; None for formats without pages
 
 
 @dataclass(frozen=True, slots=True)
 class Document:
     source: str
     title: str
-    text: str  # the file's exact text: offsets index into this
-    sha256: str
+    # What offsets index into: the file's exact text for .md/.txt, the text extracted from it
+    # for .pdf/.html/.docx (`qa source` prints it).
+    text: str
+    sha256: str  # of the file's bytes, so changing a PDF makes the index stale
     blocks: tuple[Block, ...]
+    # Offset in `text` where each page starts (page n at page_starts[n - 1]); empty without pages.
+    page_starts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,7 @@ class Sentence:
     start: int
     end: int
     paragraph: int = 0  # running number of its paragraph in the corpus: its neighbours share it
+    page: int | None = None  # the page of its block (PDF only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class Chunk:
     end: int
     sentence_ids: tuple[int, ...]
     embed_text: str  # what the model reads: section heading + text, within its token limit
+    page: int | None = None  # the page of its first sentence (PDF only; chunks avoid crossing pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,7 @@ class Passage:
             "text": self.chunk.text,
             "start": self.chunk.start,
             "end": self.chunk.end,
+            "page": self.chunk.page,
             "score": round(self.score, 6),
             "fused_score": None if self.fused_score is None else round(self.fused_score, 6),
             "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
@@ -91,6 +99,7 @@ class Citation:
     passage: str  # the whole chunk text, for context
     passage_start: int  # offset of the passage in the file: quote sits at start - passage_start
     score: float  # the sentence's relevance score
+    page: int | None = None  # 1-based page of the quoted sentence in a PDF; None for other formats
 
     def matches(self, text: str) -> bool:
         """Whether this citation is grounded in `text`, its source document's text: the quote is

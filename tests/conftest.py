@@ -19,6 +19,9 @@ from qa.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 CORPUS = PROJECT_ROOT / "corpus"
 ARTICLE = CORPUS / "battery-race.md"
+# A small article written for the tests (tests/data/README.md): engine tests specify behaviour
+# on it, so they never copy eval items.
+TEST_CORPUS = PROJECT_ROOT / "tests" / "data" / "eldermere"
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +47,13 @@ def settings(shared_index_dir: Path) -> Settings:
 def engine(settings: Settings) -> Engine:
     """The real engine over the real article, built once for the whole run."""
     return Engine.load(settings)
+
+
+@pytest.fixture(scope="session")
+def town(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Engine:
+    """The real engine over the test article, sharing the session engine's model."""
+    return Engine.load(Settings(corpus_dir=TEST_CORPUS, index_dir=tmp_path_factory.mktemp("town-index")),
+                       embedder=engine.embedder)
 
 
 @pytest.fixture()

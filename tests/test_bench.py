@@ -93,12 +93,3 @@ def test_report_refuses_a_quick_run(capsys: pytest.CaptureFixture[str]) -> None:
     args = argparse.Namespace(quick=True, report=True, json_out=None)
     assert bench.run_cli(args) == 2
     assert "drop --quick" in capsys.readouterr().err
-
-
-def test_a_broken_eval_line_is_reported_with_its_number(tmp_path: Path) -> None:
-    from qa.errors import EvalSetError
-
-    path = tmp_path / "q.jsonl"
-    path.write_text('{"question": "What?"}\n{"oops": 1}\n', encoding="utf-8")
-    with pytest.raises(EvalSetError, match="line 2"):
-        bench.load_questions(path)

@@ -1,6 +1,6 @@
-"""The regression gate: the eval set through the harness, on the real engine, against the
-floors in eval/thresholds.json (the one place they are written). A failing gate names the
-metric and lists the failing questions, so the fix starts from the message."""
+"""The regression gate: the test split of every shipped eval set, through the harness and the
+real engine, against the floors in eval/thresholds.json (the one place they are written). A
+failing gate names the set and the metric and lists the failing questions."""
 
 from __future__ import annotations
 
@@ -11,77 +11,98 @@ import pytest
 
 from qa.cli import main
 from qa.engine import Engine
-from qa.evaluate import (DEFAULT_SET, METRIC_NAMES, THRESHOLDS_PATH, EvalResult, format_failures, load_eval_set,
-                         run_eval, write_report)
+from qa.evalsets import EvalSet, load_sets
+from qa.evaluate import METRIC_NAMES, EvalResult, abstention_curve, reliability, run_eval
+from qa.report import format_failures
+from qa.settings import PROJECT_ROOT, Settings
 
-
-@pytest.fixture(scope="module")
-def result(engine: Engine) -> EvalResult:
-    return run_eval(engine, load_eval_set(DEFAULT_SET))
+THRESHOLDS = PROJECT_ROOT / "eval" / "thresholds.json"
+SETS = load_sets()
 
 
 def gate() -> dict:
-    return json.loads(THRESHOLDS_PATH.read_text(encoding="utf-8"))
+    return json.loads(THRESHOLDS.read_text(encoding="utf-8"))
 
 
-def test_metrics_meet_their_floors(result: EvalResult) -> None:
-    limits = gate()
-    broken = [f"{name} = {result.metrics[name]} is below its floor {floor}"
-              for name, floor in limits["floors"].items() if (result.metrics[name] or 0.0) < floor]
-    broken += [f"{name} = {result.metrics[name]} is above its ceiling {ceiling}"
-               for name, ceiling in limits["ceilings"].items() if (result.metrics[name] or 0.0) > ceiling]
+@pytest.fixture(scope="module")
+def results(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str, EvalResult]:
+    """Each set's test split answered from its own corpus (the battery set from the session engine)."""
+    base = Settings(index_dir=tmp_path_factory.mktemp("eval-index"))
+    out = {}
+    for eval_set in SETS:
+        settings = eval_set.settings_for(base)
+        runner = engine if settings.corpus_dir == engine.settings.corpus_dir else Engine.load(
+            settings, embedder=engine.embedder)
+        out[eval_set.name] = run_eval(runner, eval_set.split("test"), name=eval_set.name, split="test")
+    return out
+
+
+@pytest.mark.parametrize("eval_set", SETS, ids=lambda s: s.name)
+def test_test_split_metrics_meet_their_floors(results: dict[str, EvalResult], eval_set: EvalSet) -> None:
+    result = results[eval_set.name]
+    limits = gate()["sets"][eval_set.name]
+    broken = []
+    for name, floor in limits["floors"].items():
+        value = result.metrics[name]
+        if value is None or value < floor:
+            broken.append(f"{eval_set.name}: {name} = {value} is below its floor {floor}")
+    for name, ceiling in limits["ceilings"].items():
+        value = result.metrics[name]
+        if value is None or value > ceiling:
+            broken.append(f"{eval_set.name}: {name} = {value} is above its ceiling {ceiling}")
     assert not broken, "\n".join([*broken, "", format_failures(result)])
 
 
-def test_gate_covers_the_issue_metrics() -> None:
-    limits = gate()
-    assert set(limits["floors"]) >= {"hit_at_3", "answer_accuracy", "abstain_recall", "citation_support", "mrr"}
-    assert set(limits["ceilings"]) == {"false_abstain_rate"}
-    assert all(0.0 <= v <= 1.0 for v in [*limits["floors"].values(), *limits["ceilings"].values()])
+def test_every_shipped_set_is_gated_on_the_issue_metrics() -> None:
+    limits = gate()["sets"]
+    assert set(limits) == {s.name for s in SETS}
+    for name, limit in limits.items():
+        assert {"has_ans", "no_ans", "overall"} <= set(limit["floors"]), name
+        assert {"false_abstain", "passage_chars"} <= set(limit["ceilings"]), name
 
 
-def test_result_json_holds_metrics_items_failures_and_settings(result: EvalResult, engine: Engine) -> None:
+def test_result_holds_metrics_items_and_settings(results: dict[str, EvalResult], engine: Engine) -> None:
+    result = results["battery"]
     data = json.loads(json.dumps(result.to_dict()))
     assert set(METRIC_NAMES) <= set(data["metrics"])
-    assert set(data["by_category"]) == {"faq", "paraphrase", "fact", "followup", "unanswerable"}
-    assert len(data["items"]) == 62
-    assert {"confidence", "abstained", "searched_for", "support_rank", "latency_ms"} <= set(data["items"][0])
-    assert [f["id"] for f in data["failures"]] == [i["id"] for i in data["items"] if i["problems"]]
-    assert data["settings"] == {"k": engine.settings.top_k, "retriever": "hybrid", "resolve_follow_ups": True,
-                                "abstain_threshold": engine.settings.abstain_threshold}
+    assert len(data["items"]) == len(next(s for s in SETS if s.name == "battery").split("test"))
+    assert {"confidence", "abstained", "searched_for", "support_rank", "would_be_correct", "passage_chars",
+            "split"} <= set(data["items"][0])
+    assert {i["split"] for i in data["items"]} == {"test"}
+    assert data["settings"]["abstain_threshold"] == engine.abstain_threshold
 
 
-def test_every_faq_question_is_retrieved_first(result: EvalResult) -> None:
-    faq = [r for r in result.items if r.category == "faq"]
-    assert [r.support_rank for r in faq] == [1] * 5, format_failures(result)
+def test_curve_runs_from_answering_everything_to_declining_everything(results: dict[str, EvalResult]) -> None:
+    for result in results.values():
+        points = abstention_curve(result.items)
+        assert points[0].coverage == 1.0 and points[-1].coverage == 0.0
+        coverages = [p.coverage for p in points]
+        assert coverages == sorted(coverages, reverse=True)
+        unanswerable = sum(1 for r in result.items if not r.answerable) / len(result.items)
+        assert points[-1].overall == pytest.approx(unanswerable)
 
 
-def test_report_has_ablation_plot_and_threshold_reasoning(engine: Engine, tmp_path: Path) -> None:
-    items = [i for i in load_eval_set(DEFAULT_SET) if i["id"] in {"faq-1", "follow-5", "unans-1"}]
-    main_run = run_eval(engine, items)
-    report, plot = write_report(engine, items, main_run, report_path=tmp_path / "report.md",
-                                plot_path=tmp_path / "confidence.png")
-    text = report.read_text(encoding="utf-8")
-    for row in ("| dense |", "| bm25 |", "| hybrid |", "| hybrid, no follow-up resolution |"):
-        assert row in text
-    assert "![Answer confidence" in text and "(confidence.png)" in text
-    assert f"below {engine.settings.abstain_threshold:.2f}" in text
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_reliability_bins_hold_every_item(results: dict[str, EvalResult]) -> None:
+    for result in results.values():
+        rows = reliability(result.items)
+        assert sum(n for *_rest, n in rows) == len(result.items)
+        assert all(low <= conf < low + 0.1 + 1e-9 for low, conf, _right, _n in rows)
 
 
-def test_cli_eval_prints_the_table_and_writes_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   shared_index_dir: Path, capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.setenv("QA_INDEX_DIR", str(shared_index_dir))  # the index the session already built
+def test_cli_eval_prints_a_table_per_set_and_writes_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         shared_index_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("QA_INDEX_DIR", str(shared_index_dir))
     small = tmp_path / "small.jsonl"
-    lines = [line for line in DEFAULT_SET.read_text(encoding="utf-8").splitlines() if '"id": "fact-1"' in line
-             or '"id": "unans-2"' in line]
-    small.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    small.write_text("\n".join(json.dumps(item) for item in [
+        {"id": "s-1", "question": "What share of lithium-ion battery production does China have?", "answerable": True,
+         "expect_any": ["over 70%"], "support": ["over 70%"]},
+        {"id": "s-2", "question": "How do I bake sourdough bread?", "answerable": False}]) + "\n", encoding="utf-8")
     out = tmp_path / "out.json"
     assert main(["eval", "--set", str(small), "--k", "3", "--retriever", "bm25", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "retriever bm25 · k 3" in printed and "unanswerable" in printed and "hit@1" in printed
-    data = json.loads(out.read_text(encoding="utf-8"))
-    assert data["metrics"]["abstain_recall"] == 1.0 and len(data["items"]) == 2
+    assert "small (all split): 2 questions · retriever bm25 · k 3" in printed and "HasAns" in printed
+    [data] = json.loads(out.read_text(encoding="utf-8"))
+    assert data["metrics"]["n"] == 2 and len(data["items"]) == 2
 
 
 def test_cli_eval_with_a_bad_set_says_which_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

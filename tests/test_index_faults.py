@@ -6,6 +6,7 @@ one the session `engine` fixture already loaded."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -333,14 +334,27 @@ def test_empty_corpus_folder_is_refused_by_name(tmp_path: Path, engine: Engine) 
     ("photo.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
     ("latin1.md", "Caf\u00e9 cr\u00e8me costs 3 euros.".encode("latin-1"), "UTF-8"),
 ])
-def test_unreadable_corpus_file_is_refused_by_name(tmp_path: Path, tiny_corpus: Path, engine: Engine,
-                                                   name: str, data: bytes, says: str) -> None:
+def test_unreadable_corpus_file_is_skipped_by_name_and_the_rest_answers(
+        tmp_path: Path, tiny_corpus: Path, engine: Engine, caplog: pytest.LogCaptureFixture,
+        name: str, data: bytes, says: str) -> None:
     corpus = tmp_path / "corpus"
     shutil.copytree(tiny_corpus, corpus)
     (corpus / name).write_bytes(data)
-    with pytest.raises(CorpusError, match=says) as error:
+    with caplog.at_level(logging.WARNING, logger="qa.corpus"):
+        loaded, _messages = load(corpus, tmp_path / "index", engine)
+    naming = [r.getMessage() for r in caplog.records if name in r.getMessage()]
+    assert len(naming) == 1 and says in naming[0] and "\n" not in naming[0], naming
+    assert [Path(d.source).name for d in loaded.documents] == ["cells.md"]
+    assert_answers(loaded)
+
+
+def test_corpus_with_no_readable_file_is_refused_by_name(tmp_path: Path, engine: Engine) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "photo.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(CorpusError, match="No readable document") as error:
         load(corpus, tmp_path / "index", engine)
-    assert name in str(error.value)
+    assert "photo.md" in str(error.value) and "binary" in str(error.value)
     assert "\n" not in str(error.value)
 
 

@@ -1,0 +1,240 @@
+"""PDF -> Document, with pdfminer.six (MIT).
+
+Why pdfminer.six: its layout analysis groups a page's characters into text boxes that match
+paragraphs, which is what a citation needs; pypdf (BSD) extracts a page as a stream of lines
+with no paragraph breaks. pdfminer.six is pure Python, reads encrypted files (AES included,
+through `cryptography`) and the outline, and is the base of pdfplumber, so it is well kept.
+
+Each text box is a paragraph and knows its page; the extracted text records where each page
+starts (`Document.page_starts`), so a citation carries its page number. Outline entries
+(bookmarks) become headings: the box on the entry's page that holds its title is the heading;
+a title that is not printed there still opens the section at the entry's position.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+
+from qa.errors import DocumentUnreadable
+from qa.loaders import HEADING, PARAGRAPH, Part, assemble, clean
+from qa.settings import Settings
+from qa.types import Document
+
+if TYPE_CHECKING:
+    from pdfminer.layout import LTPage
+    from pdfminer.pdfdocument import PDFDocument
+
+log = logging.getLogger(__name__)
+
+ENCRYPTED = ("it is encrypted and needs a password: save a copy without the password "
+             "(e.g. `qpdf --decrypt --password=PASSWORD in.pdf out.pdf`) and put that in the corpus")
+NO_TEXT = ("it has no text layer: OCR it first (it holds only scans or images), e.g. "
+           "`ocrmypdf in.pdf out.pdf`, and put the OCR'd copy in the corpus")
+CORRUPT = "it cannot be read as a PDF ({detail}): open it in a PDF viewer and save or print it again as PDF"
+# Running heads and footers (title lines, "Chapter 2: ...", "Page 3 of 17") sit in the top or
+# bottom 12% of a page (a 1-inch margin of an 11-inch page is 9%) and repeat from page to page;
+# on 3 pages or more, a margin line is taken for one (a chapter's head repeats only in the chapter).
+_MARGIN_BAND = 0.12
+_RUNNING_REPEATS = 3
+# An outline entry points at the top of its heading (PDF points, 1/72 inch); the heading's text
+# box may start a little above that point. 12 points is about one line of body text.
+_DEST_SLACK = 12.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """An outline entry resolved to its page (1-based) and height on the page (None: the top)."""
+
+    level: int
+    title: str
+    page: int
+    top: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Box:
+    text: str
+    top: float
+    in_margin: bool  # in the top or bottom band of its page, where running heads and page numbers sit
+
+
+def load(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
+    if b"%PDF-" not in data[:1024]:
+        raise DocumentUnreadable(source, CORRUPT.format(detail="no %PDF- header"))
+    from pdfminer.pdfdocument import PDFEncryptionError
+
+    try:
+        pages, entries, title = _read(data)
+    except PDFEncryptionError:  # includes a wrong (here: missing) password
+        raise DocumentUnreadable(source, ENCRYPTED) from None
+    except Exception as exc:  # noqa: BLE001
+        # pdfminer raises a zoo of types on damaged files (PDFSyntaxError, PSEOF, KeyError, TypeError,
+        # ValueError, RecursionError on cyclic objects, ...): any of them means this one file is unreadable.
+        raise DocumentUnreadable(source, CORRUPT.format(detail=f"{type(exc).__name__}: {clean(str(exc))[:120]}")) from None
+    if not any(box.text for boxes in pages for box in boxes):
+        raise DocumentUnreadable(source, NO_TEXT)
+    return assemble(source, sha256, _parts(pages, entries), title=title, pages=len(pages))
+
+
+def _read(data: bytes) -> tuple[list[list[_Box]], list[_Entry], str | None]:
+    """Every page's text boxes in reading order, the outline, and the title in the metadata."""
+    from pdfminer.converter import PDFPageAggregator
+    from pdfminer.layout import LAParams
+    from pdfminer.pdfdocument import PDFDocument
+    from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+    from pdfminer.pdfpage import PDFPage
+    from pdfminer.pdfparser import PDFParser
+
+    document = PDFDocument(PDFParser(io.BytesIO(data)))
+    resources = PDFResourceManager(caching=True)
+    # all_texts: also analyse text drawn inside form XObjects (some PDF makers put every page there).
+    device = PDFPageAggregator(resources, laparams=LAParams(all_texts=True))
+    interpreter = PDFPageInterpreter(resources, device)
+    pages: list[list[_Box]] = []
+    page_numbers: dict[Any, int] = {}
+    for number, page in enumerate(PDFPage.create_pages(document), 1):
+        page_numbers[page.pageid] = number
+        interpreter.process_page(page)
+        layout = device.get_result()
+        band = layout.height * _MARGIN_BAND
+        pages.append([_Box(_box_text(box.get_text()), box.y1, box.y0 >= layout.y1 - band or box.y1 <= layout.y0 + band)
+                      for box in _text_boxes(layout)])
+    return _without_running_lines(pages), _outline(document, page_numbers), _metadata_title(document)
+
+
+def _without_running_lines(pages: list[list[_Box]]) -> list[list[_Box]]:
+    """Drop running heads, footers and page numbers: a margin line that repeats, numbers aside,
+    on several pages. Left in, "Shared MIME-info Database" atop every page of a spec is the best
+    match for many questions, and gets quoted as an answer."""
+    def shape(box: _Box) -> str:
+        return re.sub(r"\d+", "#", box.text.casefold())
+
+    counts = Counter(s for boxes in pages for s in {shape(b) for b in boxes if b.in_margin})
+    running = {s for s, n in counts.items() if n >= _RUNNING_REPEATS}
+    return [[b for b in boxes if not (b.in_margin and shape(b) in running)] for boxes in pages]
+
+
+def _text_boxes(layout: "LTPage") -> Iterator[Any]:
+    from pdfminer.layout import LTFigure, LTTextBox
+
+    for element in layout:
+        if isinstance(element, LTTextBox):
+            yield element
+        elif isinstance(element, LTFigure):
+            yield from _text_boxes(element)
+
+
+def _box_text(raw: str) -> str:
+    """A box's lines as one paragraph. A line ending in a hyphen before a lowercase word is
+    joined without a space ("lithium-" + "ion"), keeping the hyphen: it may be part of the word."""
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    text = ""
+    for line in lines:
+        if text.endswith("-") and line[:1].islower():
+            text += line
+        else:
+            text = f"{text} {line}" if text else line
+    return clean(text)
+
+
+def _outline(document: "PDFDocument", page_numbers: dict[Any, int]) -> list[_Entry]:
+    """Outline entries that point at a page of this file. A missing or broken outline costs
+    the sections, not the text, so it gives no entries instead of failing the file."""
+    from pdfminer.pdfdocument import PDFNoOutlines
+    from pdfminer.psexceptions import PSException
+
+    entries = []
+    try:
+        for level, title, dest, action, _se in document.get_outlines():
+            target = _target(document, dest, action, page_numbers)
+            if target is not None and clean(title or ""):
+                entries.append(_Entry(max(1, min(6, level)), clean(title), *target))
+    except PDFNoOutlines:
+        return []
+    except (PSException, KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
+        log.info("Ignoring a broken PDF outline (%s: %s)", type(exc).__name__, exc)
+    return entries
+
+
+def _target(document: "PDFDocument", dest: Any, action: Any, page_numbers: dict[Any, int]) -> tuple[int, float | None] | None:
+    """(page, top) an outline entry points to: a destination array [page, /XYZ, left, top, zoom],
+    given directly, by name, or through a GoTo action."""
+    from pdfminer.pdftypes import resolve1
+    from pdfminer.psparser import PSLiteral
+
+    if dest is None and action is not None:
+        action = resolve1(action)
+        dest = action.get("D") if isinstance(action, dict) else None
+    dest = resolve1(dest)
+    if isinstance(dest, PSLiteral):
+        dest = dest.name
+    if isinstance(dest, (str, bytes)):
+        dest = resolve1(document.get_dest(dest))
+    if isinstance(dest, dict):
+        dest = resolve1(dest.get("D"))
+    if not isinstance(dest, list) or not dest:
+        return None
+    page = page_numbers.get(getattr(dest[0], "objid", None))
+    if page is None:
+        return None
+    kind = getattr(dest[1], "name", None) if len(dest) > 1 else None
+    top = dest[3] if kind == "XYZ" and len(dest) > 3 and isinstance(dest[3], (int, float)) else None
+    return page, None if top is None else float(top)
+
+
+def _metadata_title(document: "PDFDocument") -> str | None:
+    from pdfminer.pdftypes import resolve1
+    from pdfminer.utils import decode_text
+
+    for info in document.info:
+        value = resolve1(info.get("Title"))
+        if isinstance(value, bytes):
+            value = decode_text(value)
+        if isinstance(value, str) and clean(value):
+            return clean(value)
+    return None
+
+
+def _parts(pages: list[list[_Box]], entries: list[_Entry]) -> Iterator[Part]:
+    """Boxes in page order, with each outline entry placed as a heading where it points."""
+    for number, boxes in enumerate(pages, 1):
+        yield from _page_parts(number, boxes, [e for e in entries if e.page == number])
+
+
+def _page_parts(number: int, boxes: list[_Box], entries: list[_Entry]) -> Iterator[Part]:
+    headings: dict[int, list[Part]] = {}  # box index -> headings placed before that box
+    texts = [box.text for box in boxes]
+    cursor = 0
+    for entry in entries:
+        found = _find_title(texts, entry.title, cursor)
+        if found is not None:
+            rest = texts[found][len(entry.title):].strip()
+            headings.setdefault(found, []).append(Part(HEADING, entry.title, entry.level, number))
+            texts[found] = rest  # a heading box merged with its first paragraph keeps the paragraph
+            cursor = found if rest else found + 1
+            continue
+        at = cursor
+        if entry.top is not None:
+            while at < len(boxes) and boxes[at].top > entry.top + _DEST_SLACK:
+                at += 1
+        headings.setdefault(at, []).append(Part(HEADING, entry.title, entry.level, number, shown=False))
+        cursor = at
+    for i, text in enumerate(texts + [""]):
+        yield from headings.get(i, [])
+        if text:
+            yield Part(PARAGRAPH, text, page=number)
+
+
+def _find_title(texts: list[str], title: str, start: int) -> int | None:
+    """The first box from `start` that is the title, or starts with it as a whole phrase."""
+    folded = title.casefold()
+    for i in range(start, len(texts)):
+        text = texts[i].casefold()
+        if text == folded or (text.startswith(folded) and text[len(folded):len(folded) + 1] == " "):
+            return i
+    return None

@@ -1,0 +1,103 @@
+"""What a question asks for and what a sentence can give: rules of English, checked on small
+inputs with no model (milliseconds)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa import answer_type as at
+from qa.query import is_name, typed_terms, unknown_terms, without_markup
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("The duchy was founded in 911.", "in 911"),
+    ("In 1041 the abbot returned.", "In 1041"),
+    ("In the 880s raiders burned the village.", "the 880s"),
+    ("By the 9th century the valley was settled.", "9th century"),
+    ("During the 10th and 11th centuries the fort grew.", "10th and 11th centuries"),
+    ("Capacity grew by 50% in the last year alone.", "last year"),
+    ("Europe aims for 30% of the market by 2030.", "by 2030"),
+    ("It was signed on 31 March 1854.", "31 March"),
+    ("It was signed on March 31, 1854.", "March 31"),
+    ("Charlemagne was crowned in AD 800.", "AD 800"),
+    ("Two years later the treaty lapsed.", "Two years later"),
+])
+def test_dates_of_every_era_and_form_are_found(text: str, expected: str) -> None:
+    assert expected in at.dates(text)
+
+
+@pytest.mark.parametrize("text", ["China holds over 70% of production.", "It costs 2.5 dollars.",
+                                  "The mills employ four hundred people.", "A dozen ships came."])
+def test_percentages_and_plain_figures_are_not_dates_but_are_numbers(text: str) -> None:
+    assert not at.dates(text)
+    assert at.has_number(text)
+
+
+def test_number_words_count_as_figures() -> None:
+    assert at.number_tokens("three mills and four hundred people") >= {"three", "four", "hundred"}
+    assert not at.has_number("The town is old.")
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("When was the Duchy of Normandy founded?", at.DATE),
+    ("In what year did the war end?", at.DATE),
+    ("What century did they arrive in?", at.DATE),
+    ("And when did it open?", at.DATE),
+    ("How many ships did Perry bring?", at.NUMBER),
+    ("how much of the world's li-ion production is chinese?", at.NUMBER),
+    ("What percentage of the market does Europe want?", at.NUMBER),
+    ("Who is winning the race?", at.NAME),
+    ("Where did the fleet anchor?", at.NAME),
+    ("Which country leads?", at.NAME),
+    ("Why does the U.S. mine at home?", at.REASON),
+    ("What happens when countries compete?", at.OTHER),
+    ("Which raw materials does China control?", at.OTHER),
+])
+def test_question_types(question: str, kind: str) -> None:
+    assert at.question_type(question) == kind
+
+
+def test_a_sentence_gives_a_kind_only_beyond_what_the_question_holds() -> None:
+    offer = at.Offer.of("Tomas Reyes designed the lighthouse in 1895.")
+    assert offer.gives(at.DATE, "When was the lighthouse designed?", frozenset({"lighthouse"}))
+    assert not offer.gives(at.DATE, "What was designed in 1895?", frozenset({"1895"}))
+    assert offer.gives(at.NAME, "Who designed the lighthouse?", frozenset({"lighthouse"}))
+    assert not offer.gives(at.NAME, "What did Tomas Reyes design?", frozenset({"tomas", "reyes"}))
+
+
+@pytest.mark.parametrize(("a", "b"), [("earlier", "later"), ("increase", "decrease"), ("connected", "unconnected"),
+                                      ("possible", "impossible"), ("finite", "infinite")])
+def test_opposites_are_recognised_both_ways(a: str, b: str) -> None:
+    assert at.opposite(a, b) and at.opposite(b, a)
+    assert b in at.opposites_of(a) and a in at.opposites_of(b)
+
+
+@pytest.mark.parametrize(("a", "b"), [("earlier", "earlier"), ("apple", "pear"), ("in", "inn"), ("art", "part")])
+def test_unrelated_or_equal_words_are_not_opposites(a: str, b: str) -> None:
+    assert not at.opposite(a, b)
+
+
+def test_negation_and_back_reference() -> None:
+    assert at.negated("What can not be solved?") and at.negated("Which problems aren't in P?")
+    assert not at.negated("What can be solved?")
+    assert at.starts_with_reference("They control a significant portion of the supply chain.")
+    assert not at.starts_with_reference("China controls a significant portion of the supply chain.")
+
+
+def test_terms_are_kept_whole_as_typed_and_markup_is_ignored() -> None:
+    assert without_markup("<script>alert(1)</script> solid-state?") == "alert(1) solid-state?"
+    assert typed_terms("Is solid-state better than the U.S.'s cells?") == ["Is", "solid-state", "better", "than", "the",
+                                                                           "U.S.", "cells"]
+    assert typed_terms("(Japan)") == ["Japan"]
+
+
+def test_a_compound_the_corpus_uses_whole_is_known() -> None:
+    stems = frozenset({"lithium", "ion", "batteri"})
+    assert unknown_terms("li-ion batteries", stems, frozenset({"lithium-ion"})) == ("li-ion",)
+    assert unknown_terms("lithium-ion batteries", stems, frozenset({"lithium-ion"})) == ()
+
+
+@pytest.mark.parametrize(("term", "name"), [("Japan", True), ("2030", True), ("U.S.", True), ("solid-state", True),
+                                            ("batteries", False), ("When", False)])
+def test_what_counts_as_a_name(term: str, name: bool) -> None:
+    assert is_name(term, first_term="When") is name
