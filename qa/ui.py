@@ -189,7 +189,7 @@ def build_app(engine: Engine, feedback_path: Path | None = None) -> gr.Blocks:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
                 # No copy buttons: Gradio's would copy the HTML behind a message, not its text.
-                chat = gr.Chatbot(label="Chat", show_label=False, height=500, sanitize_html=True, allow_tags=False,
+                chat = gr.Chatbot(label="Chat", show_label=False, height=520, sanitize_html=True, allow_tags=False,
                                   buttons=[], elem_id="qa-chat", layout="bubble",
                                   placeholder="Ask something about the article, or pick an example below.")
                 with gr.Column(elem_id="qa-composer"):

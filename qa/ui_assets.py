@@ -53,7 +53,7 @@ a.qa-cite:hover { text-decoration: underline !important; }
 .qa-passage ul { list-style: disc; }
 .qa-passage ol { list-style: decimal; }
 .qa-passage li { margin: 0 0 .2rem; }
-.qa-passage mark { background: #fde68a; color: inherit; padding: 0 .1em; border-radius: 3px; }
+.qa-passage mark { background: #fde68a; color: #1f2937; padding: 0 .1em; border-radius: 3px; }  /* dark text: readable in dark mode too */
 .qa-mark-n { font-size: .7em; font-weight: 700; color: var(--color-accent); margin-left: .1em; }
 .qa-scores { margin-top: .4rem; font-size: .75rem; font-family: var(--font-mono); color: var(--body-text-color-subdued); }
 .qa-inline { display: none; margin-top: .5rem; }

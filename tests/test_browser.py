@@ -277,6 +277,7 @@ def test_phone_is_answer_first(phone) -> None:
     top = phone.locator("#answer-1").bounding_box()["y"]
     assert 0 <= top < PHONE["height"] / 2, f"the answer is back in view (at {top})"
     phone.locator("#inline-2 summary").click()  # a phone user reading the latest answer's sources
-    phone.locator("#qa-chat .message-row.user-row").last.evaluate("e => e.scrollIntoView({block: 'start'})")
+    phone.locator("#qa-chat .message-row.user-row").last.evaluate(
+        "e => { e.scrollIntoView({block: 'start'}); window.scrollBy(0, -12); }")
     phone.wait_for_timeout(300)
     screenshot(phone, "screenshot-phone.png", "answer-phone.png")
