@@ -6,8 +6,8 @@ All the answering is `Engine.ask`; this module wires the page and its events. Th
 by qa/ui_html.py (escaped there), the style sheet and browser script live in qa/ui_assets.py.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: gr.api reads the /ask function's annotations
+# at run time to decide that it returns two outputs (text, Answer dict) rather than one pair.
 import argparse
 import re
 import sys

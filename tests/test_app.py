@@ -86,6 +86,8 @@ def test_api_bad_question_gives_a_clear_message_not_a_trace(client, question: st
 def test_api_only_the_ask_endpoint_is_public(client) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert list(endpoints) == ["/ask"]
+    returns = [r["python_type"]["type"] for r in endpoints["/ask"]["returns"]]
+    assert len(returns) == 2 and returns[0] == "str", f"two outputs, the text and the Answer dict: {returns}"
 
 
 def test_many_users_at_once_all_get_answers(server) -> None:
