@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import textwrap
 from typing import TYPE_CHECKING, Sequence
@@ -17,6 +16,8 @@ from pathlib import Path
 
 from qa.errors import QAError, QuestionInvalid
 from qa.evalsets import SPLITS
+from qa.logs import configure_logging
+from qa.serving import add_server_arguments
 from qa.settings import RETRIEVERS
 
 if TYPE_CHECKING:
@@ -67,10 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the figures as JSON to OUT")
     p.add_argument("--report", action="store_true", help="regenerate eval/bench.md")
 
-    p = sub.add_parser("serve", help="start the chat app (same as python app.py)")
-    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=None, help="port (default 7860)")
-    p.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    add_server_arguments(sub.add_parser("serve", help="start the chat app (same as python app.py)"))
     return parser
 
 
@@ -89,15 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qa: interrupted", file=sys.stderr)
         return 130
-
-
-def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="qa: %(message)s", stream=sys.stderr)
-    logging.getLogger("qa").setLevel(logging.INFO)  # build and rebuild notices always show
-    for noisy in ("faiss", "faiss.loader", "sentence_transformers", "bm25s", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
-    # pdfminer warns about harmless quirks of many PDFs; an unreadable PDF is reported by qa itself.
-    logging.getLogger("pdfminer").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def progress(message: str) -> None:
@@ -259,15 +248,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.settings import PROJECT_ROOT
+    from qa.ui import serve  # imports Gradio: only when serving
 
-    # app.py is the project's script, not part of the installed package: the console script
-    # does not have the project folder on its path.
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    import app
-
-    return app.main(host=args.host, port=args.port, share=args.share)
+    return serve(host=args.host, port=args.port, share=args.share)
 
 
 COMMANDS = {"index": cmd_index, "ask": cmd_ask, "source": cmd_source, "eval": cmd_eval, "train": cmd_train,

@@ -104,7 +104,8 @@ def _own_addresses() -> list[str]:
 SECRETS = {
     "/etc/passwd": b"root:",
     str(PROJECT_ROOT / "qa" / "engine.py"): b"def _try_load",
-    str(PROJECT_ROOT / "app.py"): b"def build_app",
+    str(PROJECT_ROOT / "app.py"): b"from qa.ui import main",
+    str(PROJECT_ROOT / "qa" / "ui.py"): b"def build_app",
     str(PROJECT_ROOT / "pyproject.toml"): b"[project]",
 }
 
@@ -127,7 +128,7 @@ def file_urls(base: str, path: str) -> list[str]:
     return [base + v for v in variants]
 
 
-@pytest.mark.parametrize("path", list(SECRETS), ids=["etc-passwd", "engine-source", "app-source", "pyproject"])
+@pytest.mark.parametrize("path", list(SECRETS), ids=["etc-passwd", "engine-source", "app-source", "page-source", "pyproject"])
 def test_file_routes_refuse_files_outside_the_app(server: tuple[str, int], path: str) -> None:
     base, _ = server
     for url in file_urls(base, path):
