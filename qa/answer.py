@@ -27,6 +27,10 @@ DUPLICATE_SIMILARITY = 0.9
 # ... or when this share of the shorter sentence's content words are in the other.
 DUPLICATE_WORD_SHARE = 0.7
 _OTHER_SUBJECT = FEATURES.index("other_subject")
+# The confidence given to an answer to a question naming something the corpus never mentions,
+# when the model declines those (AnswerModel.decline_unknown_names): below any threshold but
+# an explicit 0, so `qa eval` still sees what the answer would have been.
+UNKNOWN_NAME_CONFIDENCE = 0.0
 _TYPE_ABSENT = FEATURES.index("type_absent")
 _KIND_WORDS = {"date": "date", "number": "figure", "name": "name", "reason": "reason"}
 
@@ -115,7 +119,10 @@ def choose(scoring: Scoring, passages: list[Passage], index: Index, extra_thresh
     allowed = [i for i, sid in enumerate(sids) if sid in holder]
     if not allowed:
         return Choice([], None, np.zeros(0), [], holder)
-    order = sorted(allowed, key=lambda i: (-scoring.logits[i], sids[i]))
+    # A sentence about another subject than the one the question names ("China leads ..." for
+    # a question on Europe) fills no slot, unless nothing else is left.
+    on_subject = [i for i in allowed if not scoring.features[i, _OTHER_SUBJECT]] or allowed
+    order = sorted(on_subject, key=lambda i: (-scoring.logits[i], sids[i]))
     best = order[0]
     quoted = [best]
     probabilities = scoring.probabilities
@@ -125,11 +132,10 @@ def choose(scoring: Scoring, passages: list[Passage], index: Index, extra_thresh
         if len(quoted) >= max_sentences or covered >= extra_threshold:
             break
         covered += float(share[rank])
-        if scoring.features[i, _OTHER_SUBJECT] or any(
-                _repeats(index.sentences[sids[i]], index.sentences[sids[j]], index) for j in quoted):
+        if any(_repeats(index.sentences[sids[i]], index.sentences[sids[j]], index) for j in quoted):
             continue
         quoted.append(i)
-    return Choice(allowed, best, answerability_row(scoring.features, scoring.logits, best, allowed), quoted, holder)
+    return Choice(allowed, best, answerability_row(scoring.features, scoring.logits, best, on_subject), quoted, holder)
 
 
 def compose(query: Query, scoring: Scoring, passages: list[Passage], index: Index, model: AnswerModel,
@@ -145,6 +151,8 @@ def compose(query: Query, scoring: Scoring, passages: list[Passage], index: Inde
     if choice.best is None:
         return _abstain(0.0, "Nothing in the article matches the question.")
     confidence = model.confidence(choice.evidence)
+    if model.decline_unknown_names and scoring.missing_names:
+        confidence = min(confidence, UNKNOWN_NAME_CONFIDENCE)
     if confidence < threshold:
         return _abstain(confidence, _abstain_reason(query, scoring, choice.allowed))
     sids = scoring.pool.sentences

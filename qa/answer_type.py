@@ -53,7 +53,10 @@ _REASON = re.compile(
 
 _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (DATE, re.compile(
-        r"^\W*(?:(?:and|so|but|then)\s+)?when\b|\b(?:since|until|till|by|from)\s+when\b"
+        # "When" opening a question before a verb ("When was ...", "and when did ..."), not a
+        # "when" that opens a clause ("When time is short, what ...?").
+        r"^\W*(?:(?:and|so|but|then)\s+)?when\s+(?:was|were|is|are|did|do|does|will|would|can|could|has|have|had"
+        r"|should|shall|might|may|must)\b|^\W*(?:(?:and|so|but|then)\s+)?when\W*$|\b(?:since|until|till|by|from)\s+when\b"
         r"|\b(?:what|which|in\s+what|in\s+which)\s+(?:year|years|date|day|month|decade|century|centuries|era|period|time|season)\b"
         r"|\bhow\s+long\s+ago\b|\bwhat\s+time\b", re.I)),
     (NUMBER, re.compile(

@@ -61,12 +61,18 @@ FEATURES = (
     "question_length",  # log of the number of question stems
 )
 # The answerability model reads the sentence model's view of the best candidate and of the
-# runner-up, and the best candidate's own features among these.
-ANSWERABILITY = ("best_logit", "margin", "cos", "context_cos", "overlap", "overlap_context", "bigrams",
-                 "soft_overlap", "missing_near", "missing_paragraph", "type_given", "type_absent", "novelty", "names_covered",
-                 "negation_added", "opposite", "figure_swapped", "name_swapped", "substitute", "slot_changed",
-                 "unknown_names",
-                 "unknown_share", "question_length")
+# runner-up, the best candidate's own features among these, and a few products of them: the
+# signs that a question merely copies a sentence with one thing changed matter most when the
+# copy is otherwise close (leave-one-fold-out on the tune splits: the products lift the share of
+# declined unanswerable crowd questions from 0.30 to about 0.45 at the same false abstentions).
+_OWN = ("cos", "context_cos", "overlap", "overlap_context", "bigrams", "soft_overlap", "missing_near",
+        "missing_paragraph", "type_given", "type_absent", "novelty", "names_covered", "negation_added", "opposite",
+        "figure_swapped", "name_swapped", "substitute", "slot_changed", "unknown_names", "unknown_share",
+        "question_length")
+_EDITS = ("opposite", "negation_added", "figure_swapped", "slot_changed", "name_swapped", "substitute", "missing_near")
+_PRODUCTS = (*((edit, closeness) for edit in _EDITS for closeness in ("overlap_context", "cos", "best_logit")),
+             ("cos", "overlap_context"), ("best_logit", "margin"))
+ANSWERABILITY = ("best_logit", "margin", *_OWN, *(f"{a}*{b}" for a, b in _PRODUCTS))
 _COLUMN = {name: i for i, name in enumerate(FEATURES)}
 _TYPED = (answer_type.DATE, answer_type.NUMBER, answer_type.NAME, answer_type.REASON)
 # Kinds whose absence rules a sentence out. A "who" is often answered without a name
@@ -282,6 +288,8 @@ def answerability_row(features: np.ndarray, logits: np.ndarray, best: int, allow
     """The answerability model's input for the best candidate (row `best` of `features`), given
     the sentence model's log-odds for every row and the rows an answer may be drawn from."""
     others = [logits[i] for i in allowed if i != best]
-    margin = float(logits[best] - max(others)) if others else 10.0
-    own = [features[best, _COLUMN[name]] for name in ANSWERABILITY[2:]]
-    return np.asarray([float(logits[best]), min(margin, 10.0), *own], dtype=np.float64)
+    values = {"best_logit": float(logits[best]),
+              "margin": min(float(logits[best] - max(others)), 10.0) if others else 10.0,
+              **{name: float(features[best, _COLUMN[name]]) for name in _OWN}}
+    return np.asarray([*(values[name] for name in ("best_logit", "margin", *_OWN)),
+                       *(values[a] * values[b] for a, b in _PRODUCTS)], dtype=np.float64)

@@ -88,6 +88,11 @@ class AnswerModel:
     # Sentences beyond the best join the answer while those chosen hold less than this share of
     # the sentence model's probability over the candidates (see qa.answer.choose).
     extra_threshold: float
+    # Decline any question naming something the corpus never mentions, nor anything close in
+    # meaning. `qa train` turns this on only when such questions were mostly unanswerable on the
+    # tune splits (their share is in the manifest): the evidence is strong but too rare for the
+    # regression to weigh it as much as it deserves.
+    decline_unknown_names: bool = False
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def sentence_logits(self, matrix: np.ndarray) -> np.ndarray:
@@ -100,7 +105,8 @@ class AnswerModel:
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "sentence": self.sentence.to_json(), "answerability": self.answerability.to_json(),
                 "abstain_threshold": round(float(self.abstain_threshold), 4),
-                "extra_threshold": round(float(self.extra_threshold), 4), "manifest": self.manifest}
+                "extra_threshold": round(float(self.extra_threshold), 4),
+                "decline_unknown_names": self.decline_unknown_names, "manifest": self.manifest}
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +122,8 @@ class AnswerModel:
                                        "Retrain it with: qa train")
             return cls(Linear.from_json(data["sentence"], sentence_features, where),
                        Linear.from_json(data["answerability"], answerability_features, where),
-                       float(data["abstain_threshold"]), float(data["extra_threshold"]), dict(data.get("manifest", {})))
+                       float(data["abstain_threshold"]), float(data["extra_threshold"]),
+                       bool(data["decline_unknown_names"]), dict(data.get("manifest", {})))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AnswerModelError(f"{where} is malformed ({type(exc).__name__}: {exc}). Retrain it with: qa train") from None
 

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from qa.answer import Scoring, choose, rank_passages
+from qa.answer import UNKNOWN_NAME_CONFIDENCE, Scoring, choose, rank_passages
 from qa.engine import Candidates, Engine
 from qa.evalsets import EvalSet, contains_any
 from qa.features import ANSWERABILITY, FEATURES
@@ -30,13 +30,16 @@ from qa.stats import mean
 
 # Regularisation of the two models, chosen by leave-one-corpus-out validation on the tune splits.
 SENTENCE_L2 = 4.0
-ANSWERABILITY_L2 = 4.0
+ANSWERABILITY_L2 = 2.0
 FOLDS = 5
 # Abstain at the highest threshold that keeps the sets' mean false-abstention rate at or under this.
 TARGET_FALSE_ABSTENTION = 0.05
 # Extra sentences may not push a set's mean cited-passage length past this (characters): below
 # the 600 that issue 10 allows on the battery article, with a margin for unseen questions.
 PASSAGE_CHARS_BUDGET = 560
+# Questions naming something the corpus never mentions are declined outright when at least
+# this share of them were unanswerable on the tune splits.
+UNKNOWN_NAME_VETO = 0.8
 EXTRA_GRID = tuple(round(x, 2) for x in np.arange(0.30, 1.00, 0.05))
 
 
@@ -57,6 +60,7 @@ class View:
     """What a sentence model makes of one example: the evidence row and how the answer would fare."""
 
     evidence: np.ndarray
+    unknown_names: bool  # the question names something the corpus never mentions
     answerable: bool
     right: bool  # the answer quoted with no threshold holds a gold string
     chars: int  # characters of the distinct passages it cites
@@ -108,13 +112,14 @@ def view(example: Example, sentence: Linear, extra_threshold: float, max_sentenc
                       e.found.chunk_similarity)
     passages = rank_passages(scoring, e.engine.index, e.found.k)
     choice = choose(scoring, passages, e.engine.index, extra_threshold, max_sentences)
+    unknown = bool(e.found.missing_names)
     if choice.best is None:
-        return View(np.zeros(len(ANSWERABILITY)), e.item["answerable"], False, 0)
+        return View(np.zeros(len(ANSWERABILITY)), unknown, e.item["answerable"], False, 0)
     sids = [e.found.pool.sentences[i] for i in choice.quoted]
     text = " ".join(e.engine.index.sentences[sid].text for sid in sids)
     right = e.item["answerable"] and contains_any(text, e.item["expect_any"])
     chars = sum(len(p) for p in {choice.holder[sid].chunk.text for sid in sids})
-    return View(choice.evidence, e.item["answerable"], right, chars)
+    return View(choice.evidence, unknown, e.item["answerable"], right, chars)
 
 
 def out_of_fold_views(examples: Sequence[Example], extra_threshold: float, max_sentences: int,
@@ -155,13 +160,13 @@ def fit_answerability(examples: Sequence[Example], views: Sequence[View], l2: fl
     return Linear.fit(ANSWERABILITY, x, y, w, l2)
 
 
-def choose_threshold(examples: Sequence[Example], views: Sequence[View], answerability: Linear,
+def choose_threshold(examples: Sequence[Example], views: Sequence[View], answerability: Linear, veto: bool,
                      target_fa: float = TARGET_FALSE_ABSTENTION) -> float:
     """The highest threshold at which the tune sets wrongly decline no more than `target_fa` of
     their answerable questions, on average over the sets (each set counts the same, whatever
     its size). Declining the unanswerable ones is what a higher threshold buys."""
-    grouped = {corpus: [float(answerability.probabilities(v.evidence.reshape(1, -1))[0]) for v in views_of if v.answerable]
-               for corpus, views_of in _by_corpus(examples, views).items()}
+    grouped = {corpus: [_confidence(answerability, v, veto) for v in views_of if v.answerable]
+                for corpus, views_of in _by_corpus(examples, views).items()}
     grouped = {corpus: values for corpus, values in grouped.items() if values}
     if not grouped:
         return 0.5
@@ -173,12 +178,25 @@ def choose_threshold(examples: Sequence[Example], views: Sequence[View], answera
     return round(best, 4)
 
 
+def _confidence(answerability: Linear, v: View, veto: bool) -> float:
+    return UNKNOWN_NAME_CONFIDENCE if veto and v.unknown_names else float(
+        answerability.probabilities(v.evidence.reshape(1, -1))[0])
+
+
+def unknown_name_share(views: Sequence[View]) -> float | None:
+    """Of the tune questions naming something their corpus never mentions, the share that are unanswerable."""
+    flagged = [v for v in views if v.unknown_names]
+    return sum(not v.answerable for v in flagged) / len(flagged) if flagged else None
+
+
 def fit(examples: Sequence[Example], max_sentences: int = 3, target_fa: float = TARGET_FALSE_ABSTENTION) -> AnswerModel:
     extra = choose_extra(examples, max_sentences)
     views = out_of_fold_views(examples, extra, max_sentences)
     answerability = fit_answerability(examples, views)
-    threshold = choose_threshold(examples, views, answerability, target_fa)
-    return AnswerModel(fit_sentence_model(examples), answerability, threshold, extra)
+    share = unknown_name_share(views)
+    veto = share is not None and share >= UNKNOWN_NAME_VETO
+    threshold = choose_threshold(examples, views, answerability, veto, target_fa)
+    return AnswerModel(fit_sentence_model(examples), answerability, threshold, extra, veto)
 
 
 def score(model: AnswerModel, examples: Sequence[Example], views: Sequence[View] | None = None,
@@ -188,7 +206,8 @@ def score(model: AnswerModel, examples: Sequence[Example], views: Sequence[View]
     views = views or [view(e, model.sentence, model.extra_threshold, max_sentences) for e in examples]
     report = {}
     for corpus, values in _by_corpus(examples, views).items():
-        answered = [model.confidence(v.evidence) >= model.abstain_threshold for v in values]
+        answered = [_confidence(model.answerability, v, model.decline_unknown_names) >= model.abstain_threshold
+                    for v in values]
         pos = [(v, a) for v, a in zip(values, answered) if v.answerable]
         neg = [a for v, a in zip(values, answered) if not v.answerable]
         right = sum(1 for v, a in pos if a and v.right) + sum(1 for a in neg if not a)
@@ -222,7 +241,9 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
     say(f"fitting on {len(examples)} tune questions from {len(sets)} sets")
     model = fit(examples, base.max_answer_sentences)
     say("validating: leave one corpus out")
+    views = out_of_fold_views(examples, model.extra_threshold, base.max_answer_sentences)
     manifest = {
+        "unknown_names_unanswerable_share": round(unknown_name_share(views) or 0.0, 4),
         "written_by": "qa train",
         "sentence_l2": SENTENCE_L2, "answerability_l2": ANSWERABILITY_L2, "folds": FOLDS,
         "target_false_abstention": TARGET_FALSE_ABSTENTION,

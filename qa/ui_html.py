@@ -112,11 +112,13 @@ def _score(value: float | None, digits: int) -> str:
 
 
 def _scores_line(passage: Mapping[str, Any] | None, sentences: Iterable[tuple[int, float]] = ()) -> str:
-    """Retrieval scores of a card; hidden by CSS until "Show scores" is ticked."""
+    """Scores of a card, hidden by CSS until "Show scores" is ticked: the passage's rank score
+    (the answer model's probability for its best sentence), its three retrieval legs, and each
+    quoted sentence's own probability."""
     p = passage or {}
-    parts = [f"RRF {_score(p.get('score'), 4)}", f"dense {_score(p.get('dense_score'), 3)}",
-             f"BM25 {_score(p.get('bm25_score'), 2)}"]
-    parts += [f"sentence [{n}] {_score(score, 3)}" for n, score in sentences]
+    parts = [f"passage {_score(p.get('score'), 2)}", f"RRF {_score(p.get('fused_score'), 4)}",
+             f"dense {_score(p.get('dense_score'), 3)}", f"BM25 {_score(p.get('bm25_score'), 2)}"]
+    parts += [f"sentence [{n}] {_score(score, 2)}" for n, score in sentences]
     return f'<div class="qa-scores">{" · ".join(parts)}</div>'
 
 
