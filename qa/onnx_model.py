@@ -35,7 +35,9 @@ class OnnxEncoder:
     vector size, the token limit and how the tokenizer was configured at export time."""
 
     def __init__(self, model: bytes | Path, tokenizer_json: str, spec: dict[str, Any], threads: int,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, weights: bytes | None = None) -> None:
+        """`model`: the graph file's path (its weights file beside it) or its bytes, with the
+        weights file's bytes in `weights`."""
         try:
             self.name = str(spec["source_model"])
             self.path = Path(spec["source_path"])
@@ -47,7 +49,7 @@ class OnnxEncoder:
             raise QueryModelUnavailable(f"the manifest's onnx entry is incomplete ({exc})") from None
         self.int8 = bool(spec.get("int8", False))
         self.batch_size = batch_size
-        self.session = _session(model, threads)
+        self.session = _session(model, threads, spec.get("weights"), weights)
         self.inputs = [i.name for i in self.session.get_inputs()]
         unknown = [name for name in self.inputs if name not in ENCODING_FIELDS]
         if unknown:
@@ -68,7 +70,9 @@ class OnnxEncoder:
                    batch_size: int = 64) -> "OnnxEncoder":
         """The encoder of a build held only in memory (its folder could not be written)."""
         try:
-            return cls(files[spec["file"]], files[spec["tokenizer"]].decode("utf-8"), spec, threads, batch_size)
+            weights = files[spec["weights"]] if spec.get("weights") else None
+            return cls(files[spec["file"]], files[spec["tokenizer"]].decode("utf-8"), spec, threads, batch_size,
+                       weights)
         except (KeyError, TypeError, UnicodeDecodeError) as exc:
             raise QueryModelUnavailable(f"the build holds no ONNX model files ({exc})") from None
 
@@ -118,7 +122,8 @@ class OnnxEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def _session(model: bytes | Path, threads: int) -> "onnxruntime.InferenceSession":
+def _session(model: bytes | Path, threads: int, weights_name: str | None,
+             weights: bytes | None) -> "onnxruntime.InferenceSession":
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -130,6 +135,8 @@ def _session(model: bytes | Path, threads: int) -> "onnxruntime.InferenceSession
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = str(model) if isinstance(model, Path) else model
     try:
+        if weights_name and weights is not None:  # a graph held in memory: its weights are too
+            options.add_external_initializers_from_files_in_memory([weights_name], [weights], [len(weights)])
         return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's errors derive from Exception alone (Fail, InvalidGraph, ...)
         raise QueryModelUnavailable(f"ONNX Runtime cannot load the model ({type(exc).__name__}: "

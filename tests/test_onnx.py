@@ -98,7 +98,7 @@ def test_engine_embeds_questions_with_the_checked_onnx_export(engine: Engine) ->
     assert spec["verified"]["texts"] == engine.index.manifest["embedding"]["texts"]
     assert spec["verified"]["min_cosine"] >= MIN_COSINE
     artifacts = engine.index.manifest["artifacts"]
-    assert {spec["file"], spec["tokenizer"]} <= set(artifacts), "the model and tokenizer are checksummed"
+    assert {spec["file"], spec["weights"], spec["tokenizer"]} <= set(artifacts), "all three are checksummed"
 
 
 def test_onnx_vectors_equal_the_models_on_new_texts(engine: Engine, torch_embedder: Embedder) -> None:
@@ -205,16 +205,16 @@ def test_onnx_switched_off_uses_torch_without_a_word(tmp_path: Path, flow_corpus
     assert_answers(loaded)
 
 
-def test_damaged_onnx_model_is_caught_by_its_checksum_and_rebuilt(
+def test_damaged_onnx_weights_are_caught_by_their_checksum_and_rebuilt(
         tmp_path: Path, flow_corpus: Path, torch_embedder: Embedder) -> None:
     index_dir = tmp_path / "index"
     load(flow_corpus, index_dir, torch_embedder)
-    model = build_dir(index_dir) / "model.onnx"
-    data = bytearray(model.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    model.write_bytes(bytes(data))
+    weights = build_dir(index_dir) / "model.onnx.data"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped bit of one weight: ONNX Runtime would run it unawares
+    weights.write_bytes(bytes(data))
     loaded, messages = load(flow_corpus, index_dir, torch_embedder)
-    naming = [m for m in messages if "model.onnx" in m and "checksum" in m]
+    naming = [m for m in messages if "model.onnx.data" in m and "checksum" in m]
     assert len(naming) == 1, messages
     assert isinstance(loaded.embedder, OnnxEncoder)
     assert_answers(loaded)
@@ -238,8 +238,9 @@ def test_int8_setting_rebuilds_with_a_quantised_model_close_to_the_models(
     loaded, messages = load(flow_corpus, index_dir, torch_embedder, onnx_int8=True)
     assert any("Rebuilding" in m and "onnx_int8" in m for m in messages), messages
     spec = loaded.index.manifest["onnx"]
-    assert spec["int8"] is True and spec["file"] == "model-int8.onnx"
-    assert not (build_dir(index_dir) / "model.onnx").exists()
+    assert spec["int8"] is True and (spec["file"], spec["weights"]) == ("model-int8.onnx", "model-int8.onnx.data")
+    assert not (build_dir(index_dir) / "model.onnx.data").exists()
+    assert (build_dir(index_dir) / "model-int8.onnx.data").stat().st_size < 30_000_000, "a quarter of fp32's 90 MB"
     assert isinstance(loaded.embedder, OnnxEncoder) and loaded.embedder.int8
     close = cosines(loaded.embedder.encode(TEXTS), torch_embedder.encode(TEXTS))
     assert close.min() >= 0.9, close
