@@ -10,6 +10,7 @@ and the tokenizer. This module never imports torch.
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -57,10 +58,10 @@ class OnnxEncoder:
         out_dim = self.session.get_outputs()[0].shape[-1]
         if isinstance(out_dim, int) and out_dim != self.dim:
             raise QueryModelUnavailable(f"the ONNX model makes {out_dim}-d vectors, the index holds {self.dim}-d")
-        # Two tokenizers: one cuts at the model's limit, as sentence-transformers does before
-        # encoding; the other counts every word piece, so chunking can tell what would be cut.
+        # This tokenizer cuts at the model's limit, as sentence-transformers does before encoding;
+        # `_counter` (made on first use: questions never need it) counts every word piece.
+        self._tokenizer_json = tokenizer_json
         self._tokenizer = _tokenizer(tokenizer_json, self.max_tokens)
-        self._counter = _tokenizer(tokenizer_json, None)
         # The torch model this export came from, not loaded until used: the engine keeps it
         # here so that a rebuild in the same process reuses a loaded model.
         self.torch_embedder: Embedder | None = None
@@ -87,6 +88,10 @@ class OnnxEncoder:
         except (OSError, UnicodeDecodeError) as exc:
             raise QueryModelUnavailable(f"cannot read the tokenizer ({exc})") from None
         return cls(model, tokenizer_json, spec, threads, batch_size)
+
+    @cached_property
+    def _counter(self):  # type: ignore[no-untyped-def]
+        return _tokenizer(self._tokenizer_json, None)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model reads for `text`, special tokens included."""
