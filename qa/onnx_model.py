@@ -9,21 +9,19 @@ and the tokenizer. This module never imports torch.
 
 from __future__ import annotations
 
-import logging
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from qa.embedding import tokenizable
 from qa.errors import QueryModelUnavailable
 
 if TYPE_CHECKING:
     import onnxruntime
 
     from qa.embedding import Embedder
-
-log = logging.getLogger(__name__)
 
 # The graph's inputs, fed from the matching field of a `tokenizers` Encoding.
 ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
@@ -110,6 +108,7 @@ class OnnxEncoder:
         return out
 
     def _prepare(self, text: str) -> str:
+        text = tokenizable(text)
         return text.lower() if self.lowercase else text
 
     def _run(self, texts: list[str]) -> np.ndarray:

@@ -36,7 +36,7 @@ than 20 years because the electrolyte does not wear out.
 QUESTION = "What keeps the two liquids of a flow battery apart?"
 FACT = "membrane"
 # Texts written for these tests: ordinary, empty, long past the 256 word-piece limit, mixed
-# scripts, emoji, control characters.
+# scripts, emoji, control characters, a lone UTF-16 surrogate and a split surrogate pair.
 TEXTS = [
     "How long do flow batteries last?",
     "",
@@ -46,6 +46,7 @@ TEXTS = [
     "Électrolyte liquide, 液流电池 and эмодзи 🔋⚡ side by side",
     "tab\tand\x00nul and a\u202eright-to-left override",
     "U.S. plants reached 2.5 GWh in 2024.",
+    "\ud800 alone, then \ud83d\ude00 as a pair",
 ]
 
 
