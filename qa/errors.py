@@ -72,3 +72,7 @@ class IndexCorrupt(QAError):
 
 class EvalSetError(QAError):
     """The eval set file is missing or has a malformed line."""
+
+
+class QueryModelUnavailable(QAError):
+    """The ONNX model stored with the index cannot be used; the engine embeds with torch instead."""

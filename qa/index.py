@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6  # 5: the ONNX query model (manifest `onnx`, query_model input); 6: sentence BM25, paragraphs
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
@@ -69,6 +69,8 @@ class Index:
     stem_idf: dict[str, float]  # rarity of each word stem across sentences
     name_subject: dict[str, str]  # each name -> the section that uses it most (see subjects())
     location: Path | None = None  # build folder on disk, None when held only in memory
+    # The ONNX query model's files (manifest `onnx`) until save_index writes them into the build folder.
+    onnx_files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def stems(self) -> frozenset[str]:
@@ -167,6 +169,7 @@ def expected_inputs(documents: Iterable[Document], settings: Settings, model_nam
                      "max_chunk_chars": settings.max_chunk_chars, "max_embed_tokens": settings.max_embed_tokens},
         "vector_index": {"exact_search_limit": settings.exact_search_limit, "hnsw_m": settings.hnsw_m,
                          "hnsw_ef_construction": settings.hnsw_ef_construction},
+        "query_model": {"onnx_int8": settings.onnx_int8},
     }
 
 
@@ -182,7 +185,7 @@ def stale_reason(stored: dict[str, Any], expected: dict[str, Any]) -> str | None
         parts = [f"{label} {', '.join(names)}" for label, names in
                  (("added", added), ("removed", removed), ("changed", changed)) if names]
         return "corpus " + "; ".join(parts)
-    for key in ("model", "chunking", "vector_index"):
+    for key in ("model", "chunking", "vector_index", "query_model"):
         if stored.get(key) != expected[key]:
             return f"{key} settings differ (index: {stored.get(key)}, now: {expected[key]})"
     return None
@@ -192,6 +195,8 @@ def stale_reason(stored: dict[str, Any], expected: dict[str, Any]) -> str | None
 
 def build_index(documents: list[Document], embedder: "Embedder", settings: Settings,
                 progress: Callable[[str], None] = lambda _msg: None) -> Index:
+    from qa.onnx_export import export_query_model
+
     limit = min(settings.max_embed_tokens, embedder.max_tokens)
     sentences, chunks = chunk_documents(
         documents, settings.window_sentences, settings.window_overlap,
@@ -207,6 +212,9 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
     n_keys, n_sents = len(key_texts), len(sentences)
     n_chunks = len(chunks)
     sentence_vectors = vectors[n_keys:n_keys + n_sents]
+    # The model as one ONNX graph, checked against these vectors, so questions need no torch.
+    query_model = export_query_model(embedder, texts, vectors, settings.onnx_int8, settings.torch_threads)
+    progress(query_model.summary())
     manifest = {
         "inputs": expected_inputs(documents, settings, embedder.name),
         "model_path": str(embedder.path),
@@ -215,6 +223,7 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
         "counts": {"documents": len(documents), "chunks": n_chunks, "keys": n_keys, "sentences": n_sents,
                    "vocabulary": len(vocabulary)},
         "embedding": {"texts": len(texts), "seconds": round(seconds, 3)},
+        "onnx": query_model.spec,
         "versions": library_versions(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -226,6 +235,7 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
         sentence_bm25=make_bm25([f"{heading_of(s.section)} {s.text}" for s in sentences]),
         vocabulary=vocabulary, vocabulary_vectors=vectors[n_keys + n_sents:], names=names,
         stem_idf=sentence_idf(sentences), name_subject=name_subjects(sentences, names),
+        onnx_files=query_model.files,
     )
 
 
@@ -313,7 +323,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for name in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "numpy"):
+    for name in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "numpy", "onnxruntime", "tokenizers"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:
@@ -347,6 +357,8 @@ def save_index(index: Index, index_dir: Path) -> Path:
                         "subjects": index.name_subject}, ensure_ascii=False), encoding="utf-8")
         index.bm25.save(str(build_dir / "bm25"), show_progress=False)
         index.sentence_bm25.save(str(build_dir / "bm25_sentences"), show_progress=False)
+        for name, data in index.onnx_files.items():
+            (build_dir / name).write_bytes(data)
         manifest = dict(index.manifest, artifacts=_checksums(build_dir))
         _write_atomic(build_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
         _fsync_dir(build_dir)
@@ -356,6 +368,7 @@ def save_index(index: Index, index_dir: Path) -> Path:
         raise
     index.manifest = manifest
     index.location = build_dir
+    index.onnx_files = {}  # on disk now: the engine loads them from there
     _remove_old_builds(builds, keep=build_dir.name)
     return build_dir
 

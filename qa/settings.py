@@ -74,7 +74,15 @@ class Settings:
     embed_batch_size: int = 64
     # Half the cores: torch's spinning OpenMP threads collapse when another process wants the
     # same cores (2 shared cores: one-question encode p50 30 ms with 1 thread, 600 ms with 2).
+    # ONNX Runtime takes the same number of threads.
     torch_threads: int = field(default_factory=lambda: max(1, min(4, (os.cpu_count() or 2) // 2)))
+    # Embed questions with the ONNX export stored in the index (checked against the model at
+    # build time), so that asking never imports torch: a cold `qa ask` in about a second instead
+    # of 6-13 s. False: always embed with torch and sentence-transformers.
+    onnx: bool = True
+    # Store the ONNX model with int8 weights (dynamic quantisation). Changes the vectors
+    # slightly, so the index rebuilds when it changes; measured in the README (Benchmarks).
+    onnx_int8: bool = False
     # Server and feedback.
     host: str = "127.0.0.1"
     port: int = 7860

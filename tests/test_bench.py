@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import bench
+from qa import bench, bench_scale
+from qa.embedding import Embedder
 from qa.engine import Engine
 from qa.settings import Settings
 from qa.text import content_stems
@@ -26,20 +27,20 @@ def test_recall_at_10_matches_brute_force_count() -> None:
     exact = np.array([list(range(10)), list(range(10, 20))])
     approximate = np.array([[0, 1, 2, 3, 4, 50, 51, 52, 53, -1],  # 5 of 10 found
                             list(range(19, 9, -1))])  # all 10, in another order
-    assert bench.recall_at_k(approximate, exact) == pytest.approx(0.75)
+    assert bench_scale.recall_at_k(approximate, exact) == pytest.approx(0.75)
 
 
 def test_recall_never_counts_missing_results() -> None:
     exact = np.array([list(range(10))])
-    assert bench.recall_at_k(np.full((1, 10), -1), exact) == 0.0
+    assert bench_scale.recall_at_k(np.full((1, 10), -1), exact) == 0.0
 
 
 def test_percentile_is_in_milliseconds() -> None:
-    assert bench.percentile_ms([0.001, 0.002, 0.003], 50) == pytest.approx(2.0)
+    assert bench_scale.percentile_ms([0.001, 0.002, 0.003], 50) == pytest.approx(2.0)
 
 
 def test_synthetic_words_are_one_token_each_for_our_tokenizer() -> None:
-    vocabulary = bench.synthetic_vocabulary(300, seed=1)
+    vocabulary = bench_scale.synthetic_vocabulary(300, seed=1)
     assert len(set(vocabulary)) == 300
     text = " ".join(vocabulary)
     assert len(content_stems(text)) == 300
@@ -48,7 +49,7 @@ def test_synthetic_words_are_one_token_each_for_our_tokenizer() -> None:
 def test_embedding_like_vectors_are_unit_length_and_anisotropic() -> None:
     rng = np.random.default_rng(0)
     real = rng.standard_normal((200, 384)).astype(np.float32) * np.linspace(3, 0.1, 384, dtype=np.float32)
-    vectors = bench.VectorShape.like(real).sample(500, seed=2)
+    vectors = bench_scale.VectorShape.like(real).sample(500, seed=2)
     assert vectors.shape == (500, 384) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     spread = vectors.std(axis=0)
@@ -56,7 +57,7 @@ def test_embedding_like_vectors_are_unit_length_and_anisotropic() -> None:
 
 
 def test_scale_point_on_2000_passages_reports_every_index() -> None:
-    found = bench.scale_point(2000, Settings(), quiet, bench.VectorShape.uniform(), sweep=(16, 64))
+    found = bench_scale.scale_point(2000, Settings(), quiet, bench_scale.VectorShape.uniform(), sweep=(16, 64))
     points = {p["index"].split("_")[0]: p for p in found["points"]}
     assert set(points) == {"flat", "hnsw", "bm25"}
     for point in found["points"]:
@@ -68,25 +69,56 @@ def test_scale_point_on_2000_passages_reports_every_index() -> None:
 
 
 def test_engine_measurements_return_the_documented_keys(engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    """Both paths measured side by side: the engine as users get it (ONNX) and torch."""
+    torch_embedder = engine.embedder.torch_embedder
+    assert isinstance(torch_embedder, Embedder)
     questions = bench.load_questions()[:4]
-    query = bench.bench_query(engine, questions, rounds=1)
-    assert query["query_count"] == 4 and query["query_ratio_p50"] > 0
-    build, index = bench.bench_build(engine.embedder, settings, rounds=1, say=quiet)
+    engines = {"": engine, "torch_": Engine(settings.with_(onnx=False), engine.index, torch_embedder)}
+    query = bench.bench_query(engines, questions, rounds=1)
+    assert query["query_count"] == 4 and query["query_ratio_p50"] > 0 and query["torch_query_ratio_p50"] > 0
+    assert query["query_vs_torch_p50"] == query["query_p50_ms"] / query["torch_query_p50_ms"]
+    build, index = bench.bench_build(torch_embedder, settings, rounds=1, say=quiet)
     assert build["build_texts"] == len(bench.build_texts(index)) and build["build_ratio"] > 0
-    cold = bench.bench_cold_start(settings.index_dir, engine.embedder.path, questions[0][0], runs=1, say=quiet)
-    assert cold["cold_start_s"] > 0 and cold["cold_start_floor_s"] > 0 and "cold_start_margin_s" in cold
-    results = {**query, **build, **cold, "rss_mb": 700.0, "machine": bench.machine(), "settings": {
-        "exact_search_limit": 10, "hnsw_m": 8, "hnsw_ef_construction": 16, "hnsw_ef_search": 16}}
-    for key in ("query_p50_ms", "query_floor_p50_ms", "query_ratio_p50", "build_ratio", "cold_start_s",
-                "cold_start_floor_s", "rss_mb"):
+    assert 0 < build["build_export_s"] < build["build_s"]
+    assert build["build_ratio_without_export"] > build["build_ratio"]
+    cold = bench.bench_cold_start(settings.index_dir, torch_embedder.path, questions[0][0], runs=1, say=quiet)
+    for key in ("cold_start_s", "cold_start_floor_s", "torch_cold_start_s", "torch_cold_start_floor_s"):
+        assert cold[key] > 0, key
+    assert cold["cold_start_vs_torch_floor"] == cold["cold_start_s"] / cold["torch_cold_start_floor_s"]
+    results = {**query, **build, **cold, "rss_mb": 200.0, "rss_with_gradio_mb": 290.0, "torch_rss_mb": 600.0,
+               "torch_rss_with_gradio_mb": 700.0, "machine": bench.machine(), "settings": {
+                   "exact_search_limit": 10, "hnsw_m": 8, "hnsw_ef_construction": 16, "hnsw_ef_search": 16}}
+    for key in ("query_p50_ms", "query_floor_p50_ms", "query_ratio_p50", "torch_query_p50_ms", "build_ratio",
+                "cold_start_s", "cold_start_floor_s", "torch_cold_start_floor_s", "rss_mb"):
         assert isinstance(results[key], float), key
-    results.update(bench.scale_point(500, Settings(), quiet, bench.VectorShape.uniform(), sweep=(16,)) | {})
+    results.update(bench_scale.scale_point(500, Settings(), quiet, bench_scale.VectorShape.uniform(), sweep=(16,)))
     results["scale"], results["ef_search_sweep"] = results.pop("points"), results.pop("sweep")
     report, plot = tmp_path / "bench.md", tmp_path / "bench.png"
     bench.write_report(results, "- a change", path=report, plot=plot)
     text = report.read_text(encoding="utf-8")
     assert "| 500 | flat_ip |" in text and "- a change" in text and "cores" in text
+    assert "ONNX against torch path" in text and "290 with Gradio" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_floor_processes_need_an_onnx_model_in_the_index(tmp_path: Path, settings: Settings) -> None:
+    """The ONNX floor runs the build's own model file; an index without one is refused by name."""
+    import json
+    import shutil
+
+    from qa.errors import QueryModelUnavailable
+    from qa.index import CURRENT
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(settings.index_dir, index_dir, ignore=shutil.ignore_patterns(".build.lock"))
+    commands = bench.floor_commands(index_dir, Path("/model"), "Why?", threads=1)
+    build = index_dir / "builds" / (index_dir / CURRENT).read_text().strip()
+    assert str(build / "model.onnx") in commands[""] and commands[""][-1] == "Why?"
+    manifest = json.loads((build / "manifest.json").read_text())
+    manifest["onnx"] = {"available": False, "reason": "a test said so"}
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(QueryModelUnavailable, match="a test said so"):
+        bench.floor_commands(index_dir, Path("/model"), "Why?", threads=1)
 
 
 def test_report_refuses_a_quick_run(capsys: pytest.CaptureFixture[str]) -> None:

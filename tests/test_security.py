@@ -201,7 +201,9 @@ def test_index_folder_holds_no_pickle_files(engine: Engine) -> None:
         if path.is_file():
             head = path.read_bytes()[:2]
             assert head not in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"), f"{path.name} is a pickle"
-            assert path.suffix in (".faiss", ".npy", ".json", ".jsonl"), path.name
+            # .onnx: a protobuf graph; .onnx.data: its raw float weights
+            assert path.suffix in (".faiss", ".npy", ".json", ".jsonl", ".onnx") or path.name.endswith(".onnx.data"), \
+                path.name
 
 
 def test_faiss_file_is_read_only_after_its_checksum_matches(engine: Engine, settings: Settings,
