@@ -118,7 +118,7 @@ def write_report(r: dict[str, Any], changes: str = "", path: Path = REPORT, plot
         f"The export matched the model to cosine {verified.get('min_cosine', float('nan')):.7f} or more over "
         f"{verified.get('texts', 0)} texts.",
         "",
-        f"Query latency: `Engine.ask` warm over the {r['query_questions']} questions of eval/questions.jsonl "
+        f"Query latency: `Engine.ask` warm over the {r['query_questions']} questions of eval/sets/battery.jsonl "
         f"({r['query_count']} timed asks per path), each followed at once by its floor: `embedder.encode([question])` "
         "plus one FAISS search of the chunk index, the two paths interleaved. Stage medians of `ask` (ms), ONNX: "
         + ", ".join(f"{k} {v:.1f}" for k, v in r["query_stage_p50_ms"].items()) + "; torch: "

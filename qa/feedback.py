@@ -2,7 +2,7 @@
 
 An answer a person marks as wrong is the most useful eval item there is, so each one is kept
 as an eval line with `expect_any`, `support` and `answerable` left for a person to fill in;
-once filled, the line can be pasted into eval/questions.jsonl as it is.
+once filled, the line can be pasted into eval/sets/battery.jsonl as it is.
 
 Lines are only ever appended (under a file lock, in a single write), never rewritten, so two
 users clicking at once, or a crash mid-write, cannot lose earlier feedback.

@@ -1,0 +1,88 @@
+"""The answer model's own machinery on small inputs: the logistic fit against scikit-learn as an
+oracle, the JSON round trip, and every way a model file can be unusable. Plus, in one slower
+test, `qa train` reproducing the committed weights from a fresh index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.cli import main
+from qa.features import ANSWERABILITY, FEATURES
+from qa.model import PACKAGED_MODEL, AnswerModel, AnswerModelError, Linear, fit_logistic, load_model
+
+
+def test_newton_fit_matches_scikit_learn_on_the_same_penalty() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 5))
+    y = (x @ np.array([1.5, -2.0, 0.0, 0.5, 1.0]) + 0.3 + rng.standard_normal(400) > 0).astype(float)
+    weights = rng.uniform(0.5, 2.0, 400)
+    coef, intercept = fit_logistic(x, y, weights, l2=2.0)
+    # scikit-learn minimises C * weighted log-loss + 0.5 * |w|^2, with the intercept unpenalised.
+    oracle = LogisticRegression(C=1 / 2.0, tol=1e-10, max_iter=10_000).fit(x, y, sample_weight=weights)
+    assert np.allclose(coef, oracle.coef_[0], atol=1e-4)
+    assert intercept == pytest.approx(oracle.intercept_[0], abs=1e-4)
+
+
+def test_a_constant_column_does_not_break_the_fit() -> None:
+    x = np.hstack([np.linspace(-1, 1, 50)[:, None], np.ones((50, 1))])
+    y = (x[:, 0] > 0).astype(float)
+    model = Linear.fit(("a", "b"), x, y, None, l2=1.0)
+    assert np.isfinite(model.coef).all() and model.scale[1] == 1.0
+    assert model.probabilities(np.array([[0.9, 1.0]]))[0] > 0.5 > model.probabilities(np.array([[-0.9, 1.0]]))[0]
+
+
+def test_the_shipped_model_loads_and_round_trips(tmp_path: Path) -> None:
+    model = load_model(None, FEATURES, ANSWERABILITY)
+    assert 0.0 < model.abstain_threshold < 1.0 and 0.0 < model.extra_threshold <= 1.0
+    copy = load_model(model.save(tmp_path / "m.json"), FEATURES, ANSWERABILITY)
+    rows = np.random.default_rng(1).standard_normal((7, len(ANSWERABILITY)))
+    assert np.allclose([copy.confidence(r) for r in rows], [model.confidence(r) for r in rows], atol=1e-9)
+    assert copy.decline_unknown_names == model.decline_unknown_names
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    (lambda d: d.update(format=99), "format"),
+    (lambda d: d["sentence"].update(features=["cos"]), "other features"),
+    (lambda d: d["answerability"].update(coef=[1.0]), "wrong length"),
+    (lambda d: d.pop("abstain_threshold"), "malformed"),
+])
+def test_an_unusable_model_file_is_refused_with_what_to_do(tmp_path: Path, change, needle: str) -> None:  # type: ignore[no-untyped-def]
+    data = json.loads(PACKAGED_MODEL.read_text(encoding="utf-8"))
+    change(data)
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(AnswerModelError, match=needle) as err:
+        load_model(path, FEATURES, ANSWERABILITY)
+    assert "qa train" in str(err.value)
+
+
+def test_a_missing_or_garbled_model_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(AnswerModelError, match="No answer model"):
+        load_model(tmp_path / "none.json", FEATURES, ANSWERABILITY)
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(AnswerModelError, match="Cannot read"):
+        load_model(tmp_path / "bad.json", FEATURES, ANSWERABILITY)
+
+
+@pytest.mark.slow
+def test_qa_train_reproduces_the_committed_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a fresh index (a fresh clone), training writes the same model that is committed."""
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    out = tmp_path / "model.json"
+    assert main(["train", "--out", str(out)]) == 0
+    fresh, committed = (json.loads(p.read_text(encoding="utf-8")) for p in (out, PACKAGED_MODEL))
+    for part in ("sentence", "answerability"):
+        assert fresh[part]["features"] == committed[part]["features"]
+        for key in ("coef", "mean", "scale"):
+            assert np.allclose(fresh[part][key], committed[part][key], atol=1e-3), (part, key)
+    for key in ("abstain_threshold", "extra_threshold"):
+        assert fresh[key] == pytest.approx(committed[key], abs=2e-3)
+    assert fresh["decline_unknown_names"] == committed["decline_unknown_names"]
+    assert AnswerModel.from_json(fresh, FEATURES, ANSWERABILITY, "fresh").manifest["trained_on"].keys() == \
+        committed["manifest"]["trained_on"].keys()
