@@ -107,7 +107,7 @@ def rank_passages(scoring: Scoring, index: Index, k: int) -> list[Passage]:
             for rank, row in enumerate(order, 1)]
 
 
-def choose(scoring: Scoring, passages: list[Passage], index: Index, extra_threshold: float,
+def choose(scoring: Scoring, passages: list[Passage], index: Index, *, extra_threshold: float,
            max_sentences: int) -> Choice:
     """The best candidate among the retrieved passages' sentences, and the others worth quoting
     beside it. The sentences chosen so far hold a share of the sentence model's probability
@@ -138,16 +138,20 @@ def choose(scoring: Scoring, passages: list[Passage], index: Index, extra_thresh
     return Choice(allowed, best, answerability_row(scoring.features, scoring.logits, best, on_subject), quoted, holder)
 
 
-def compose(query: Query, scoring: Scoring, passages: list[Passage], index: Index, model: AnswerModel,
+def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: Index, model: AnswerModel,
             settings: Settings, threshold: float) -> Composed:
     """The answer drawn from the retrieved `passages` only, or an abstention when the calibrated
     confidence is below `threshold`.
 
-    `scoring` comes from the sentence model over the pool, `passages` from `rank_passages`;
-    `settings` gives the most sentences an answer may quote."""
+    `query` is `qa.query.analyse`'s reading of the question; `scoring` the sentence model's
+    view of the candidate pool (`Engine.decide`); `passages` the top-k of `rank_passages`;
+    `index` the engine's index; `model` the answer model (`Engine.model`, or one being trained);
+    `settings` gives the most sentences an answer may quote; `threshold` is
+    `Engine.abstain_threshold` (0 to see the answer an abstention would hide)."""
     if query.wants_summary:
         return summary(index, settings)
-    choice = choose(scoring, passages, index, model.extra_threshold, settings.max_answer_sentences)
+    choice = choose(scoring, passages, index, extra_threshold=model.extra_threshold,
+                    max_sentences=settings.max_answer_sentences)
     if choice.best is None:
         return _abstain(0.0, "Nothing in the article matches the question.")
     confidence = model.confidence(choice.evidence)

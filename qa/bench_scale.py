@@ -11,9 +11,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from qa.retrieve import bm25_ranking
 from qa.settings import Settings
+from qa.stats import percentile
 
-DIM = 384  # all-MiniLM-L6-v2's vector size
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000,)
 SCALE_QUERIES = 200  # single queries timed (and scored for recall) per index
@@ -25,8 +26,8 @@ Say = Callable[[str], None]
 
 
 def percentile_ms(seconds: Sequence[float], q: float) -> float:
-    """The q-th percentile of durations given in seconds, in milliseconds."""
-    return float(np.percentile(np.asarray(seconds, dtype=np.float64), q) * 1000.0)
+    """The q-th percentile of durations given in seconds, in milliseconds (`qa.stats.percentile`)."""
+    return float(percentile([1000.0 * s for s in seconds], q) or 0.0)
 
 
 def recall_at_k(approximate: np.ndarray, exact: np.ndarray, k: int = 10) -> float:
@@ -52,7 +53,7 @@ class VectorShape:
     name: str
 
     @classmethod
-    def uniform(cls, dim: int = DIM) -> "VectorShape":
+    def uniform(cls, dim: int) -> "VectorShape":
         return cls(np.zeros(dim, dtype=np.float32), np.eye(dim, dtype=np.float32), "uniform")
 
     @classmethod
@@ -182,25 +183,10 @@ def scale_bm25_point(n: int, settings: Settings, say: Say, words_per_passage: in
     nbytes = sum(scores[k].nbytes for k in ("data", "indices", "indptr"))
     query_ids = zipf_word_ids(SCALE_QUERIES, 4, vocabulary_size, seed + 1)
     queries = [" ".join(vocabulary[i] for i in row) for row in query_ids]
-    seconds = single_query_seconds(lambda q: bm25_top(bm25, q, settings.candidates), queries)
+    seconds = single_query_seconds(lambda q: bm25_ranking(bm25, q, settings.candidates), queries)
     return {"passages": n, "index": "bm25", "build_s": build_s, "bytes_per_passage": nbytes / n,
             "query_p50_ms": percentile_ms(seconds, 50), "query_p95_ms": percentile_ms(seconds, 95),
             "recall_at_10": None, "tokenize_us_per_passage": tokenize_us}
-
-
-def bm25_top(bm25: Any, query: str, depth: int) -> list[tuple[int, float]]:
-    """`qa.retrieve.bm25_ranking` on a bare bm25s index: tokenize, score, partial sort."""
-    from qa.text import content_stems
-
-    vocab = bm25.vocab_dict
-    token_ids = [vocab[t] for t in content_stems(query) if t in vocab]
-    if not token_ids:
-        return []
-    scores = bm25.get_scores_from_ids(token_ids)
-    depth = min(depth, len(scores))
-    top = np.argpartition(-scores, depth - 1)[:depth]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
 
 
 def scale_point(n: int, settings: Settings, say: Say, shape: VectorShape,

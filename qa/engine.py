@@ -103,7 +103,8 @@ class Engine:
         missing = missing_names(query, vectors[1:], self.index, s.unknown_term_similarity)
         rows = {row for sid in pool.sentences for row in self.index.sentence_chunks(sid)}
         similarity = chunk_similarity(self.index, rows, vectors[0])
-        features = feature_matrix(query, vectors[0], word_vectors, len(missing), pool, self.index, similarity)
+        features = feature_matrix(query=query, query_vector=vectors[0], word_vectors=word_vectors,
+                                  missing_names=len(missing), pool=pool, index=self.index, chunk_similarity=similarity)
         featured = time.perf_counter()
         return Candidates(query=query, k=k, pool=pool, features=features, missing_names=missing,
                           chunk_similarity=similarity,
@@ -135,7 +136,8 @@ class Engine:
         scoring = Scoring(found.pool, found.features, model.sentence_logits(found.features), found.missing_names,
                           found.chunk_similarity)
         passages = rank_passages(scoring, self.index, found.k)
-        composed = compose(found.query, scoring, passages, self.index, model, self.settings, threshold)
+        composed = compose(query=found.query, scoring=scoring, passages=passages, index=self.index, model=model,
+                           settings=self.settings, threshold=threshold)
         done = time.perf_counter()
         timings = dict(found.timings_ms, answer=1000 * (done - answering))
         timings["total"] = 1000 * (done - started) if started is not None else sum(timings.values())

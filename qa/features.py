@@ -220,12 +220,16 @@ class QuestionTerms:
 _QUESTION_NUMBER_WORDS = frozenset({"one", "first", "single", "several", "numerous"})
 
 
-def feature_matrix(query: Query, query_vector: np.ndarray, word_vectors: tuple[list[str], np.ndarray],
+def feature_matrix(*, query: Query, query_vector: np.ndarray, word_vectors: tuple[list[str], np.ndarray],
                    missing_names: int, pool: Pool, index: Index, chunk_similarity: dict[int, float]) -> np.ndarray:
     """One row per pool sentence (in `pool.sentences` order), columns in FEATURES order.
-    `word_vectors` holds the question's content words and a vector for each; `missing_names`
-    is how many of its unknown names have no close corpus word; `chunk_similarity` holds each
-    pool chunk's best dense key cosine."""
+
+    `query` is `qa.query.analyse`'s reading of the question and `query_vector` its embedding;
+    `word_vectors` holds the question's content words and a vector for each (from the index
+    vocabulary, or the embedding of an unknown name); `missing_names` is how many of its
+    unknown names have no close corpus word (`qa.answer.missing_names`); `pool` comes from
+    `qa.retrieve.search`; `chunk_similarity` holds each pool chunk's best dense key cosine
+    (`qa.answer.chunk_similarity`)."""
     sids = pool.sentences
     if not sids:
         return np.zeros((0, len(FEATURES)))

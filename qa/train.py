@@ -111,7 +111,7 @@ def view(example: Example, sentence: Linear, extra_threshold: float, max_sentenc
     scoring = Scoring(e.found.pool, e.found.features, sentence.logits(e.found.features), e.found.missing_names,
                       e.found.chunk_similarity)
     passages = rank_passages(scoring, e.engine.index, e.found.k)
-    choice = choose(scoring, passages, e.engine.index, extra_threshold, max_sentences)
+    choice = choose(scoring, passages, e.engine.index, extra_threshold=extra_threshold, max_sentences=max_sentences)
     unknown = bool(e.found.missing_names)
     if choice.best is None:
         return View(np.zeros(len(ANSWERABILITY)), unknown, e.item["answerable"], False, 0)

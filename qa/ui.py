@@ -19,6 +19,7 @@ import gradio as gr
 
 from qa import Engine, QAError, Settings, get_engine
 from qa.feedback import record_dislike
+from qa.index import heading_of
 from qa.logs import configure_logging
 from qa.serving import add_server_arguments, exposure_warning
 from qa.ui_assets import COUNT_JS, CSS, HEAD, SCORES_JS, STAMP_SENT_JS
@@ -63,7 +64,7 @@ def example_questions(engine: Engine) -> list[str]:
     """The article's own FAQ questions (headings ending in '?'), read from the index, plus a few facts."""
     found: list[str] = []
     for chunk in sorted(engine.index.chunks, key=lambda c: (c.source, c.start)):
-        heading = chunk.section.split(" > ")[-1].strip()
+        heading = heading_of(chunk.section).strip()
         if heading.endswith("?") and heading not in found:
             found.append(heading)
     return found + [q for q in FACT_EXAMPLES if q not in found]

@@ -83,8 +83,7 @@ def assert_answers(loaded: Engine, question: str = QUESTION, fact: str = FACT) -
     assert not answer.abstained, answer.text
     assert fact in answer.text
     for citation in answer.citations:
-        text = (PROJECT_ROOT / citation.source).read_text(encoding="utf-8")
-        assert text[citation.start:citation.end] == citation.quote
+        assert citation.matches(loaded.document(citation.source).text), citation
 
 
 def assert_reported_once(messages: list[str], *fragments: str) -> None:

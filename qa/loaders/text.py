@@ -15,7 +15,7 @@ _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 
 
 def load_markdown(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
-    return parse_document(source, decode(data, source), sha256, markdown=True)
+    return parse_markdown(source, decode(data, source), sha256)
 
 
 def load_plain(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
@@ -34,52 +34,69 @@ def decode(data: bytes, source: str) -> str:
         ) from None
 
 
-def parse_document(source: str, text: str, sha256: str, markdown: bool = True) -> Document:
-    """Split text into blocks. In Markdown, `#` lines are headings and list items are blocks of
-    their own; other runs of non-blank lines are paragraphs. Plain text has no headings."""
-    title = fallback_title(source)
-    headings: list[tuple[int, str]] = []
-    blocks: list[Block] = []
-    para_start: int | None = None
-    para_end = 0
+class _Blocks:
+    """Blocks of one file as its lines are read: a paragraph grows line by line until a blank
+    line, a heading or a list item ends it; every block takes the heading path in force."""
 
-    def flush() -> None:
-        nonlocal para_start
-        if para_start is not None:
-            blocks.append(_block(source, headings, title, text, para_start, para_end))
-            para_start = None
+    def __init__(self, source: str, text: str, title: str, headings: list[tuple[int, str]]) -> None:
+        self.source, self.text, self.title, self.headings = source, text, title, headings
+        self.blocks: list[Block] = []
+        self._start: int | None = None
+        self._end = 0
 
-    offset = 0
+    def line(self, start: int, body: str) -> None:
+        if self._start is None:
+            self._start = start + (len(body) - len(body.lstrip()))
+        self._end = start + len(body)
+
+    def flush(self) -> None:
+        if self._start is not None:
+            self.add(self._start, self._end)
+            self._start = None
+
+    def add(self, start: int, end: int) -> None:
+        path = tuple(h for _, h in self.headings) or (self.title,)
+        while end > start and self.text[end - 1].isspace():
+            end -= 1
+        self.blocks.append(Block(source=self.source, headings=path, text=self.text[start:end], start=start, end=end))
+
+    def document(self, sha256: str) -> Document:
+        self.flush()
+        return Document(source=self.source, title=self.title, text=self.text, sha256=sha256,
+                        blocks=tuple(b for b in self.blocks if b.text.strip()))
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """(offset, line without its line break) for every line of the text."""
+    found, offset = [], 0
     for line in text.splitlines(keepends=True):
-        body = line.rstrip("\r\n")
-        line_start, line_end = offset, offset + len(body)
+        found.append((offset, line.rstrip("\r\n")))
         offset += len(line)
-        heading = _HEADING.match(body) if markdown else None
+    return found
+
+
+def parse_markdown(source: str, text: str, sha256: str) -> Document:
+    """Split Markdown into blocks: `#` lines are headings (the first `#` one, before any text,
+    is the title), list items are blocks of their own, other runs of non-blank lines are
+    paragraphs."""
+    out = _Blocks(source, text, fallback_title(source), [])
+    for start, body in _lines(text):
+        heading = _HEADING.match(body)
+        item = _LIST_ITEM.match(body)
         if not body.strip():
-            flush()
+            out.flush()
         elif heading:
-            flush()
+            out.flush()
             level, name = len(heading.group(1)), heading.group(2).strip()
-            if level == 1 and not any(lvl == 1 for lvl, _ in headings) and not blocks:
-                title = name
-            headings = enter_heading(headings, level, name)
-        elif markdown and _LIST_ITEM.match(body):
-            flush()
-            item_start = line_start + _LIST_ITEM.match(body).end()
-            blocks.append(_block(source, headings, title, text, item_start, line_end))
+            if level == 1 and not any(lvl == 1 for lvl, _ in out.headings) and not out.blocks:
+                out.title = name
+            out.headings = enter_heading(out.headings, level, name)
+        elif item:
+            out.flush()
+            out.add(start + item.end(), start + len(body))
         else:
-            if para_start is None:
-                para_start = line_start + (len(body) - len(body.lstrip()))
-            para_end = line_end
-    flush()
-    return Document(source=source, title=title, text=text, sha256=sha256, blocks=tuple(b for b in blocks if b.text.strip()))
-
-
-def _block(source: str, headings: list[tuple[int, str]], title: str, text: str, start: int, end: int) -> Block:
-    path = tuple(h for _, h in headings) or (title,)
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return Block(source=source, headings=path, text=text[start:end], start=start, end=end)
+            out.line(start, body)
+    return out.document(sha256)
 
 
 # Plain text has no markup, so structure is read off the lines the way a reader sees it. A
@@ -107,44 +124,28 @@ def _plain_heading(line: str, next_line: str | None) -> bool:
 def parse_plain(source: str, text: str, sha256: str) -> Document:
     """Blocks of a plain-text file: headings, paragraphs and list items found from its lines."""
     title = fallback_title(source)
-    headings: list[tuple[int, str]] = [(1, title)]  # the title heads every path, as "# Title" does in Markdown
-    blocks: list[Block] = []
-    lines = text.splitlines(keepends=True)
-    bodies = [line.rstrip("\r\n") for line in lines]
-    para_start: int | None = None
-    para_end = 0
-
-    def flush() -> None:
-        nonlocal para_start
-        if para_start is not None:
-            blocks.append(_block(source, headings, title, text, para_start, para_end))
-            para_start = None
-
-    offset = 0
-    for i, (line, body) in enumerate(zip(lines, bodies)):
-        line_start, line_end = offset, offset + len(body)
-        offset += len(line)
+    out = _Blocks(source, text, title, [(1, title)])  # the title heads every path, as "# Title" does in Markdown
+    lines = _lines(text)
+    bodies = [body for _, body in lines]
+    first = next((i for i, body in enumerate(bodies) if body.strip()), -1)
+    for i, (start, body) in enumerate(lines):
         following = next((b for b in bodies[i + 1:] if b.strip()), None)
+        item = _PLAIN_ITEM.match(body)
         if not body.strip():
-            flush()
+            out.flush()
         elif _plain_heading(body, bodies[i + 1] if i + 1 < len(bodies) and bodies[i + 1].strip() else following):
-            flush()
+            out.flush()
             name = body.strip()
-            if not blocks and i == next(j for j, b in enumerate(bodies) if b.strip()):
-                title = name
-                headings = [(1, name)]
+            if i == first:
+                out.title, out.headings = name, [(1, name)]
                 continue
-            under_topic = any(lvl == 2 and not h.endswith("?") for lvl, h in headings)
-            level = 3 if name.endswith("?") and under_topic else 2
-            headings = enter_heading(headings, level, name)
-        elif _PLAIN_ITEM.match(body):
-            flush()
-            blocks.append(_block(source, headings, title, text, line_start + _PLAIN_ITEM.match(body).end(), line_end))
+            under_topic = any(lvl == 2 and not h.endswith("?") for lvl, h in out.headings)
+            out.headings = enter_heading(out.headings, 3 if name.endswith("?") and under_topic else 2, name)
+        elif item:
+            out.flush()
+            out.add(start + item.end(), start + len(body))
         else:
-            if para_start is None:
-                para_start = line_start + (len(body) - len(body.lstrip()))
-            para_end = line_end
+            out.line(start, body)
             if _SENTENCE_END.search(body):
-                flush()
-    flush()
-    return Document(source=source, title=title, text=text, sha256=sha256, blocks=tuple(b for b in blocks if b.text.strip()))
+                out.flush()
+    return out.document(sha256)

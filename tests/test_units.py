@@ -1,0 +1,150 @@
+"""The pure stages on small inputs written by hand, with no model: fusion, sentence splitting,
+parsing, follow-up resolution, staleness and settings. Each runs in milliseconds."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.chunking import split_sentences
+from qa.errors import SettingsError
+from qa.index import stale_reason
+from qa.loaders.text import parse_markdown, parse_plain
+from qa.query import resolve
+from qa.retrieve import fuse
+from qa.settings import Settings
+
+# ---------------------------------------------------------------- fusion
+
+
+def test_fuse_sums_one_over_k_plus_rank_across_rankings() -> None:
+    dense = [(7, 0.9), (3, 0.8), (5, 0.1)]
+    lexical = [(3, 12.0), (9, 4.0)]
+    fused = dict(fuse([dense, lexical], rrf_k=60))
+    assert fused[3] == pytest.approx(1 / 62 + 1 / 61)
+    assert fused[7] == pytest.approx(1 / 61)
+    assert fused[9] == pytest.approx(1 / 62)
+    assert fused[5] == pytest.approx(1 / 63)
+    assert [row for row, _ in fuse([dense, lexical], rrf_k=60)] == [3, 7, 9, 5]
+
+
+def test_fuse_ignores_the_legs_own_scores_and_breaks_ties_by_row() -> None:
+    assert fuse([[(4, 1e9), (2, -5.0)], [(2, 0.0), (4, 0.0)]], rrf_k=1) == [(2, 1 / 2 + 1 / 3), (4, 1 / 2 + 1 / 3)]
+    assert fuse([], rrf_k=60) == []
+
+
+# ---------------------------------------------------------------- sentences
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("It is made in the U.S. The plant is new.", ["It is made in the U.S.", "The plant is new."]),
+    ("U.S. companies lead. Prices fell 2.5 percent.", ["U.S. companies lead.", "Prices fell 2.5 percent."]),
+    ("Costs fell, e.g. for cells. Then rose.", ["Costs fell, e.g. for cells.", "Then rose."]),
+    ("Dr. Smith came. He left!", ["Dr. Smith came.", "He left!"]),
+    ("Is it new? Yes. it is.", ["Is it new?", "Yes. it is."]),
+    ("No end", ["No end"]),
+])
+def test_split_sentences_keeps_initialisms_decimals_and_abbreviations_whole(text: str, expected: list[str]) -> None:
+    spans = split_sentences(text, offset=100)
+    assert [s.text for s in spans] == expected
+    assert all(text[s.start - 100:s.end - 100] == s.text for s in spans)
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def test_markdown_headings_lists_and_paragraphs_become_blocks_with_exact_offsets() -> None:
+    text = "# Title\n\nIntro line one\nline two.\n\n## Part\n\n- first item\n- second item\n\n### Why?\n\nBecause.\n"
+    doc = parse_markdown("x/notes.md", text, "sha")
+    assert doc.title == "Title"
+    assert [(b.headings, b.text) for b in doc.blocks] == [
+        (("Title",), "Intro line one\nline two."),
+        (("Title", "Part"), "first item"),
+        (("Title", "Part"), "second item"),
+        (("Title", "Part", "Why?"), "Because."),
+    ]
+    assert all(text[b.start:b.end] == b.text for b in doc.blocks)
+
+
+def test_plain_text_finds_headings_questions_items_and_one_line_paragraphs() -> None:
+    text = ("Eldermere\n\nA town on a river. It is old.\nIt has a bridge\nthat is long.\n\nFacts\n- Founded in 911\n\n"
+            "Questions\nHow old is it?\nVery old, over a thousand years.\n")
+    doc = parse_plain("town.txt", text, "sha")
+    assert doc.title == "Eldermere"
+    assert [(b.headings[1:], b.text) for b in doc.blocks] == [
+        ((), "A town on a river. It is old."),
+        ((), "It has a bridge\nthat is long."),
+        (("Facts",), "Founded in 911"),
+        (("Questions", "How old is it?"), "Very old, over a thousand years."),
+    ]
+    assert all(text[b.start:b.end] == b.text for b in doc.blocks)
+
+
+# ---------------------------------------------------------------- follow-ups
+
+NAMES = frozenset({"china", "europe", "u.s."})
+
+
+@pytest.mark.parametrize(("question", "history", "expected"), [
+    ("What about Europe?", ("How does China keep costs low?",), "How does Europe keep costs low?"),
+    ("and the U.S.?", ("What share does China have?",), "What share does U.S. have?"),
+    ("Where does it get its lithium?", ("What does China lead in?",), "Where does China get China's lithium?"),
+    ("and europe? where does it want its materials from?", ("How does China get cobalt?",),
+     "where does europe want europe's materials from?"),
+    ("How do they pay for it?", ("What role do startups play?",), "What role do startups play? How do they pay for it?"),
+    ("By when?", ("What share is Europe aiming for?",), "What share is Europe aiming for? By when?"),
+    ("What does Europe focus on?", ("How does China keep costs low?",), "What does Europe focus on?"),
+    ("What does Europe focus on?", (), "What does Europe focus on?"),
+])
+def test_resolve_follow_ups(question: str, history: tuple[str, ...], expected: str) -> None:
+    searched, leaned = resolve(question, history, NAMES)
+    assert searched == expected
+    assert leaned == (searched != question)
+
+
+# ---------------------------------------------------------------- staleness
+
+
+def _inputs(**changes: object) -> dict:
+    inputs = {"format_version": 6, "corpus": {"a.md": "1", "b.md": "2"}, "model": "m",
+              "chunking": {"window_sentences": 3}, "vector_index": {"hnsw_m": 32}, "query_model": {"onnx": True}}
+    inputs.update(changes)
+    return inputs
+
+
+@pytest.mark.parametrize(("stored", "says"), [
+    (_inputs(), None),
+    (_inputs(format_version=5), "index format 5 != 6"),
+    (_inputs(corpus={"a.md": "1"}), "corpus added b.md"),
+    (_inputs(corpus={"a.md": "1", "b.md": "2", "c.md": "3"}), "corpus removed c.md"),
+    (_inputs(corpus={"a.md": "9", "b.md": "2"}), "corpus changed a.md"),
+    (_inputs(model="other"), "model settings differ"),
+    (_inputs(chunking={"window_sentences": 2}), "chunking settings differ"),
+])
+def test_stale_reason_names_what_changed(stored: dict, says: str | None) -> None:
+    reason = stale_reason(stored, _inputs())
+    assert reason == says if says is None else says in reason
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_settings_read_their_environment_variables() -> None:
+    s = Settings.from_env({"QA_TOP_K": "7", "QA_RESOLVE_FOLLOWUPS": "off", "QA_ABSTAIN_THRESHOLD": "0.4",
+                           "QA_INDEX_DIR": "/tmp/somewhere", "QA_RETRIEVER": "bm25", "QA_TOP_P": "ignored"})
+    assert (s.top_k, s.resolve_followups, s.abstain_threshold, s.retriever) == (7, False, 0.4, "bm25")
+    assert str(s.index_dir) == "/tmp/somewhere"
+    assert Settings.from_env({"QA_TOP_K": "  "}).top_k == Settings().top_k  # blank means unset
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("QA_TOP_K", "four", "QA_TOP_K='four' is not a valid"),
+    ("QA_TOP_K", "0", "top_k must be at least 1"),
+    ("QA_RESOLVE_FOLLOWUPS", "maybe", "QA_RESOLVE_FOLLOWUPS='maybe'"),
+    ("QA_ABSTAIN_THRESHOLD", "1.5", "abstain_threshold must be between 0 and 1"),
+    ("QA_RETRIEVER", "neural", "retriever must be one of"),
+    ("QA_PORT", "70000", "port must be between"),
+    ("QA_WINDOW_OVERLAP", "3", "window_overlap must be between"),
+])
+def test_a_bad_setting_is_refused_naming_it(name: str, value: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        Settings.from_env({name: value})
