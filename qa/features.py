@@ -101,6 +101,7 @@ class Profile:
     offer: Offer
     opens_paragraph: bool
     length: float
+    rarity: float  # summed rarity (idf) of its stems
 
 
 def profile(index: Index, sid: int) -> Profile:
@@ -142,6 +143,7 @@ def _make_profile(index: Index, sid: int) -> Profile:
         context_names=title | _names(f"{heading}. {before_text} {sentence.text}", index),
         subjects=frozenset(index.subjects(f"{heading} {sentence.text}")),
         offer=Offer.of(sentence.text), opens_paragraph=before is None, length=math.log1p(len(sentence.text)),
+        rarity=sum(index.idf(st) for st in stems),
     )
 
 
@@ -165,6 +167,10 @@ class QuestionTerms:
     subjects: frozenset[str]
     unknown_share: float
 
+    @property
+    def weights_list(self) -> list[float]:
+        return self.weights.tolist()
+
     @classmethod
     def of(cls, query: Query, words_and_vectors: tuple[list[str], np.ndarray], index: Index) -> "QuestionTerms":
         question_words, vectors = words_and_vectors
@@ -183,12 +189,30 @@ class QuestionTerms:
                    figures=answer_type.number_tokens(query.searched_for) - _QUESTION_NUMBER_WORDS,
                    subjects=frozenset(index.subjects(query.searched_for)), unknown_share=unknown)
 
-    def share(self, present: frozenset[str]) -> float:
-        return float(sum(w for s, w in zip(self.stems, self.weights) if s in present))
-
-    def rarest_missing(self, present: frozenset[str], max_idf: float, index: Index) -> float:
-        missing = [index.idf(s) for s in self.stems if s not in present]
-        return max(missing) / max_idf if missing else 0.0
+    def evidence(self, p: Profile, closest: list[float], idf: list[float]) -> tuple[float, ...]:
+        """One pass over the question's stems against one sentence: (overlap, overlap with its
+        context, soft overlap, rarity of the rarest stem absent from its neighbourhood, share
+        absent from its paragraph, closest stand-in for a stem its context lacks, a lacking
+        word's opposite is there, rarity the question's stems take out of the sentence's)."""
+        overlap = context = soft = rarest = in_paragraph = substitute = taken = 0.0
+        opposite = False
+        for stem_, word, weight, rarity, near in zip(self.stems, self.words, self.weights_list, idf, closest):
+            if stem_ in p.stems:
+                overlap += weight
+                soft += weight
+                taken += rarity
+            else:
+                soft += weight * min(1.0, max(0.0, near))
+            if stem_ in p.stems or stem_ in p.context_stems:
+                context += weight
+            else:
+                substitute = max(substitute, near)
+                opposite = opposite or word in p.context_opposites
+                if stem_ not in p.near_stems:
+                    rarest = max(rarest, rarity)
+            if stem_ in p.paragraph_stems:
+                in_paragraph += weight
+        return overlap, context, soft, rarest, 1.0 - in_paragraph, substitute, float(opposite), taken
 
     def slot_changed(self, p: Profile) -> bool:
         """Whether the question copies a run of the sentence with one word changed: "A w B" in the
@@ -202,18 +226,6 @@ class QuestionTerms:
                 if j + 2 < len(p.sequence) and p.sequence[j + 2] == seq[i + 1] and p.sequence[j + 1] not in asked:
                     return True
         return False
-
-    def alignment(self, p: Profile, closest: np.ndarray) -> tuple[float, float, float]:
-        """(soft overlap, closest stand-in for a word the context lacks, a lacking word's opposite
-        is there). `closest` holds each question word's best cosine with a word of the sentence."""
-        if not self.stems:
-            return 0.0, 0.0, 0.0
-        present = np.asarray([s in p.stems for s in self.stems])
-        soft = float(np.where(present, 1.0, np.clip(closest, 0.0, 1.0)) @ self.weights)
-        missing = np.asarray([s not in p.context_stems for s in self.stems])
-        substitute = float(max(0.0, closest[missing].max())) if missing.any() and len(p.word_rows) else 0.0
-        opposite = any(w in p.context_opposites for w, gone in zip(self.words, missing) if gone)
-        return soft, substitute, float(opposite)
 
 
 # "one" in "which one", "first" in "who was the first": words of the question's form, not figures.
@@ -240,21 +252,24 @@ def feature_matrix(*, query: Query, query_vector: np.ndarray, word_vectors: tupl
     max_idf = math.log(1 + len(index.sentences))
     typed = query.kind in _TYPED
     profiles = [profile(index, sid) for sid in sids]
-    closest = _closest_words(terms, profiles, index)
+    closest = _closest_words(terms, profiles, index).T.tolist()  # one list per candidate: cheap to read in Python
+    idf = [index.idf(st) for st in terms.stems]
+    asked = frozenset(terms.stems)
+    cosines_list = cosines.tolist()
     rows = []
-    for n, (sid, cosine, p) in enumerate(zip(sids, cosines.tolist(), profiles)):
+    for n, (sid, cosine, p) in enumerate(zip(sids, cosines_list, profiles)):
         holders = index.sentence_chunks(sid)
         gives = typed and p.offer.gives(query.kind, query.searched_for, terms.all_words)
         best_rank = min((ranks[r] for r in holders if r in ranks), default=None)
-        soft, substitute, opposite = terms.alignment(p, closest[:, n])
+        overlap, context, soft, rarest, absent, substitute, opposite, taken = terms.evidence(p, closest[n], idf)
+        new = len(p.stems) - len(asked & p.stems)
         rows.append((
             cosine, 0.0, max((chunk_similarity.get(r, cosine) for r in holders), default=cosine),
-            terms.share(p.stems), 0.0, terms.share(p.context_stems),
+            overlap, 0.0, context,
             len(terms.bigrams & p.bigrams) / len(terms.bigrams) if terms.bigrams else 0.0, soft,
-            terms.rarest_missing(p.near_stems, max_idf, index), 1.0 - terms.share(p.paragraph_stems),
+            rarest / max_idf, absent,
             float(gives), float(query.kind in _REQUIRED and not gives),
-            len(p.stems - set(terms.stems)) / max(1, len(p.stems)),
-            sum(index.idf(st) for st in p.stems - set(terms.stems)) / max_idf, 0.0,
+            new / max(1, len(p.stems)), (p.rarity - taken) / max_idf, 0.0,
             len(query.names & p.context_names) / len(query.names) if query.names else 1.0,
             float(bool(terms.subjects and p.subjects and not terms.subjects & p.subjects)),
             float(query.negated and not p.offer.negated), opposite,
