@@ -63,7 +63,7 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\bhow\s+(?:many|much|long|far|big|large|old|tall|high|often|fast|heavy|wide|deep|small|few|low)\b"
         r"|\b(?:what|which)\s+(?:is\s+the\s+|was\s+the\s+|are\s+the\s+)?(?:percent|percentage|share|proportion|fraction|number|amount"
         r"|price|cost|size|rate|portion|population|total|value|sum|figure|quantity|speed|length|distance|capacity|age)\b"
-        r"|\bby\s+how\s+much\b", re.I)),
+        r"|\bby\s+how\s+much\b|\bmarket\s+share\b|\bpercent(?:age)?\b|\bproportion\b", re.I)),
     (NAME, re.compile(
         r"^\W*(?:(?:and|so|but|then)\s+)?(?:who|whom|whose)\b|\b(?:who|whom|whose)\s+(?:is|was|were|are|did|does|do|had|has)\b"
         r"|^\W*(?:(?:and|so|but|then)\s+)?where\b|\bwhere\s+(?:is|was|were|are|did|does|do)\b"

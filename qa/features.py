@@ -41,6 +41,7 @@ FEATURES = (
     "missing_paragraph",  # rarity-weighted share of question stems absent from the whole paragraph
     "type_given",  # the question asks for a date/figure/name/reason and the sentence holds a new one
     "type_absent",  # the question asks for a date or figure and the sentence holds none
+    "measure_absent",  # a figure question's measured thing ("how much lithium") is not in the sentence or its context
     "novelty",  # share of the sentence's stems the question does not hold: it says something more
     "new_information",  # rarity mass of the sentence's stems the question does not hold, over the rarest possible
     "context_cos_gap",  # context_cos minus the best in the pool
@@ -66,7 +67,7 @@ FEATURES = (
 # copy is otherwise close (leave-one-fold-out on the tune splits: the products lift the share of
 # declined unanswerable crowd questions from 0.30 to about 0.45 at the same false abstentions).
 _OWN = ("cos", "context_cos", "overlap", "overlap_context", "bigrams", "soft_overlap", "missing_near",
-        "missing_paragraph", "type_given", "type_absent", "novelty", "names_covered", "negation_added", "opposite",
+        "missing_paragraph", "type_given", "type_absent", "measure_absent", "novelty", "names_covered", "negation_added", "opposite",
         "figure_swapped", "name_swapped", "substitute", "slot_changed", "unknown_names", "unknown_share",
         "question_length")
 _EDITS = ("opposite", "negation_added", "figure_swapped", "slot_changed", "name_swapped", "substitute", "missing_near")
@@ -164,6 +165,7 @@ class QuestionTerms:
     sequence: tuple[str, ...]  # content stems in order
     all_words: frozenset[str]  # normalised words, to tell a sentence's new figures and names from the question's own
     figures: frozenset[str]  # the question's own figures and number words
+    measured: frozenset[str]  # stems of what a figure question measures ("lithium" in "how much lithium")
     subjects: frozenset[str]
     unknown_share: float
 
@@ -187,6 +189,7 @@ class QuestionTerms:
                    vectors=vectors[rows], bigrams=frozenset(zip(ordered, ordered[1:])), sequence=tuple(ordered),
                    all_words=frozenset(normalize(w) for w in words(query.searched_for)),
                    figures=answer_type.number_tokens(query.searched_for) - _QUESTION_NUMBER_WORDS,
+                   measured=frozenset(stem(w) for w in query.measured) if query.kind == answer_type.NUMBER else frozenset(),
                    subjects=frozenset(index.subjects(query.searched_for)), unknown_share=unknown)
 
     def evidence(self, p: Profile, closest: list[float], idf: list[float]) -> tuple[float, ...]:
@@ -269,6 +272,7 @@ def feature_matrix(*, query: Query, query_vector: np.ndarray, word_vectors: tupl
             len(terms.bigrams & p.bigrams) / len(terms.bigrams) if terms.bigrams else 0.0, soft,
             rarest / max_idf, absent,
             float(gives), float(query.kind in _REQUIRED and not gives),
+            float(bool(terms.measured - p.context_stems)),
             new / max(1, len(p.stems)), (p.rarity - taken) / max_idf, 0.0,
             len(query.names & p.context_names) / len(query.names) if query.names else 1.0,
             float(bool(terms.subjects and p.subjects and not terms.subjects & p.subjects)),
