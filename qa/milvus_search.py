@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.milvus_store import bm25_text, collection_names, guarded
+from qa.milvus_store import BM25_PARAMS, bm25_text, collection_names, guarded
 from qa.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,7 +46,8 @@ class MilvusSearch:
         hits = guarded(self.uri, lambda: self.client.search(
             self.names[role], data=[query_vector.astype(np.float32).tolist()], anns_field="vector", limit=depth,
             output_fields=[field] if field != "id" else [], search_params=self._params(rows, depth)))
-        return [(int(hit["entity"][field] if field != "id" else hit["id"]), float(hit["distance"])) for hit in hits[0]]
+        return _by_score([(int(hit["entity"][field] if field != "id" else hit["id"]), float(hit["distance"]))
+                          for hit in hits[0]])
 
     def _bm25(self, role: str, query: str, depth: int) -> list[tuple[int, float]]:
         text = bm25_text(query, self.mode)
@@ -56,8 +57,11 @@ class MilvusSearch:
             self.names[role], data=[text], anns_field="sparse", limit=depth, output_fields=[],
             search_params={"metric_type": "BM25"}))
         # Milvus Lite reports a BM25 score as a negative distance, a server as the score itself.
-        scored = [(int(hit["id"]), abs(float(hit["distance"]))) for hit in hits[0]]
-        return [(row, score) for row, score in scored if score > 0]
+        # Milvus multiplies every score by k1 + 1 where bm25s (Lucene's formula) does not: divided
+        # out, the scores users see are the same on both backends.
+        scale = 1.0 + BM25_PARAMS["bm25_k1"]
+        scored = [(int(hit["id"]), abs(float(hit["distance"])) / scale) for hit in hits[0]]
+        return _by_score([(row, score) for row, score in scored if score > 0])
 
     def dense_keys(self, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
         return self._dense("keys", query_vector, depth, "chunk")
@@ -85,3 +89,9 @@ class MilvusSearch:
         hits = guarded(self.uri, lambda: self.client.hybrid_search(
             self.names["chunks"], requests, RRFRanker(rrf_k), limit=depth, output_fields=[]))
         return [(int(hit["id"]), float(hit["distance"])) for hit in hits[0]]
+
+
+def _by_score(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Best first, equal scores by row: the same order from Milvus Lite and a server, whatever
+    order their segments return ties in (FAQ entries share a question key, so ties are common)."""
+    return sorted(hits, key=lambda hit: (-round(hit[1], 6), hit[0]))
