@@ -107,7 +107,11 @@ def connect(settings: Settings, say: Callable[[str], None] = log.info) -> "Milvu
         if not is_server_uri(uri):
             _wait_for_lite(Path(uri), deadline, say)
         try:
-            client = MilvusClient(uri=uri, token=token)
+            # Milvus Lite's in-process server answers pymilvus's keepalive pings (every 10 s) with
+            # "too many pings" lines on stderr; on one machine there is no connection to keep alive.
+            options = {} if is_server_uri(uri) else {"grpc_options": {"grpc.keepalive_permit_without_calls": 0,
+                                                                     "grpc.keepalive_time_ms": 2**31 - 1}}
+            client = MilvusClient(uri=uri, token=token, **options)
             client.list_collections()  # a server that accepts the connection but refuses requests fails here
             break
         except MilvusException as exc:
