@@ -382,7 +382,7 @@ def run_cli(args: argparse.Namespace) -> int:
         print("qa: --report needs the full run (eval/bench.md states full-run figures); drop --quick", file=sys.stderr)
         return 2
     out = Path(args.json_out) if args.json_out else None
-    if args.backend == "milvus" or args.clustered:
+    if getattr(args, "backend", None) == "milvus" or getattr(args, "clustered", None):
         return _run_extra(args, out)
     results = run(quick=args.quick, checkpoint=out)
     print_summary(results)
