@@ -62,7 +62,8 @@ def milvus_point(vectors: np.ndarray, texts: list[str], queries: np.ndarray, que
     """The same passages through the engine's Milvus calls: insert in batches, flush, index, load."""
     from pymilvus import DataType, Function, FunctionType
 
-    from qa.milvus_store import BATCH, MAX_TEXT, _index_params, analyzer, connect, guarded
+    from qa.milvus_connect import connect, guarded
+    from qa.milvus_store import BATCH, MAX_TEXT, _index_params, analyzer
 
     client, uri = connect(settings, say), settings.milvus_target
     name = f"{settings.milvus_collection}_bench_{len(vectors)}_{time.time_ns():x}"

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.milvus_store import BM25_PARAMS, bm25_text, collection_names, guarded
+from qa.milvus_connect import guarded
+from qa.milvus_store import BM25_PARAMS, bm25_text, collection_names
 from qa.settings import Settings
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ from qa.engine import Engine
 from qa.errors import SettingsError
 from qa.evalsets import load_sets
 from qa.evaluate import run_eval
-from qa.milvus_store import collection_base, connect, current_build
+from qa.milvus_connect import connect
+from qa.milvus_store import collection_base, current_build
 from qa.retrieve import LocalSearch
 from qa.settings import PROJECT_ROOT, Settings
 from qa.types import Answer
