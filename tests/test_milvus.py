@@ -93,6 +93,23 @@ def test_each_milvus_leg_gives_the_rows_and_scores_faiss_and_bm25s_give(town: En
     assert any(getattr(local, leg)(question, 8) for leg in ("bm25_chunks", "bm25_sentences"))
 
 
+def test_a_replica_reads_the_build_from_milvus_and_exports_its_own_query_model(
+        tmp_path: Path, town: Engine, town_milvus: Engine, engine: Engine) -> None:
+    """Another app process with an empty index folder, against the same Milvus: it builds
+    nothing, exports the ONNX query model once, and answers as the builder does."""
+    from qa.onnx_model import OnnxEncoder
+
+    settings = town_milvus.settings.with_(index_dir=tmp_path / "replica", milvus_uri=town_milvus.settings.milvus_target)
+    said: list[str] = []
+    replica = Engine.load(settings, embedder=engine.embedder, progress=said.append)
+    assert not any("Building" in m for m in said) and any("exporting it from the installed model" in m for m in said), said
+    assert replica.index.manifest["build"] == town_milvus.index.manifest["build"]
+    assert isinstance(replica.embedder, OnnxEncoder)
+    answer = replica.ask("Who designed the lighthouse?")
+    assert answer.text == town.ask("Who designed the lighthouse?").text
+    grounded(replica, answer)
+
+
 def test_a_stale_collection_is_rebuilt_never_answered_from(tmp_path: Path, engine: Engine) -> None:
     corpus = tmp_path / "corpus"
     shutil.copytree(TEST_CORPUS, corpus)
