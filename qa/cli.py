@@ -230,8 +230,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.backend and len(args.backend) > 1:
         from qa.backend_compare import format_comparison
 
+        if args.report:
+            raise QuestionInvalid("--report describes one backend: give --backend with one name, or none")
         runs = [run_sets(_engines(base.with_(backend=name)), sets, split, progress, **options) for name in args.backend]
         print(format_comparison(args.backend, runs), end="\n\n")
+        if args.failures:
+            for name, results in zip(args.backend, runs):
+                for result in results:
+                    print(f"[{name}] " + report.format_failures(result), end="\n\n")
         print(report.LEGEND)
         if args.json_out:
             _write_json(Path(args.json_out), {name: [r.to_dict() for r in results]
