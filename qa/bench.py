@@ -382,6 +382,8 @@ def run_cli(args: argparse.Namespace) -> int:
         print("qa: --report needs the full run (eval/bench.md states full-run figures); drop --quick", file=sys.stderr)
         return 2
     out = Path(args.json_out) if args.json_out else None
+    if getattr(args, "backend", None) == "milvus" or getattr(args, "clustered", None):
+        return _run_extra(args, out)
     results = run(quick=args.quick, checkpoint=out)
     print_summary(results)
     if out:
@@ -389,4 +391,22 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.report:
         write_report(results, CHANGES)
         _say(f"wrote {REPORT} and {PLOT}")
+    return 0
+
+
+def _run_extra(args: argparse.Namespace, out: Path | None) -> int:
+    """`--backend milvus` (qa/bench_milvus.py) and `--clustered N` (qa/bench_clusters.py): apart
+    from the main run, each prints its own table."""
+    results: dict[str, Any] = {}
+    if args.backend == "milvus":
+        from qa import bench_milvus
+
+        results["milvus"] = bench_milvus.run(args.quick, _say)
+        bench_milvus.print_results(results["milvus"])
+    if args.clustered:
+        from qa.bench_clusters import print_clustered, run_clustered
+
+        results["clustered"] = run_clustered(args.clustered, _say)
+        print_clustered(results["clustered"])
+    _save(results, out)
     return 0

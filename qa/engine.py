@@ -20,7 +20,7 @@ from qa.embedding import Embedder, Encoder, model_name, resolve_model_path
 from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QueryModelUnavailable, QuestionInvalid
 from qa.index import Index, build_index, build_lock, expected_inputs, load_index, save_index
 from qa.query import Query, analyse, clean_question, printable
-from qa.retrieve import Pool, search
+from qa.retrieve import LocalSearch, Pool, SearchBackend, search
 from qa.settings import RETRIEVERS, Settings
 from qa.text import content_words
 from qa.types import Answer, Document
@@ -32,10 +32,12 @@ log = logging.getLogger("qa")
 
 
 class Engine:
-    def __init__(self, settings: Settings, index: Index, embedder: Encoder, model: AnswerModel | None = None) -> None:
+    def __init__(self, settings: Settings, index: Index, embedder: Encoder, model: AnswerModel | None = None,
+                 backend: SearchBackend | None = None) -> None:
         self.settings = settings
         self.index = index
         self.embedder = embedder
+        self.backend = backend or LocalSearch(index)  # where the search legs run (Settings.backend)
         self.model = model or load_model(settings.answer_model_path, FEATURES, ANSWERABILITY)
         _apply_search_settings(index, settings)
 
@@ -54,6 +56,8 @@ class Engine:
         documents = load_corpus(settings.corpus_dir, settings)
         builder = _torch_embedder(embedder, settings)  # the model loads on first use only
         expected = expected_inputs(documents, settings, model_name(settings.model_path))
+        if settings.backend == "milvus":
+            return cls._load_milvus(settings, documents, builder, expected, say, rebuild, model)
         index = None if rebuild else _try_load(settings, expected, say)
         encoder = None if index is None else _query_encoder(index, builder, settings, say)
         if index is None or encoder is None:
@@ -61,6 +65,19 @@ class Engine:
             # The build said in one line which embeds questions; a fresh build fits the model.
             encoder = _query_encoder(index, builder, settings, say=lambda _m: None) or builder
         return cls(settings, index, encoder, model)
+
+    @classmethod
+    def _load_milvus(cls, settings: Settings, documents: list, builder: Embedder, expected: dict,
+                     say: Callable[[str], None], rebuild: bool, model: AnswerModel | None) -> "Engine":
+        """The index from Milvus (QA_BACKEND=milvus), built there when missing or stale; see qa.milvus_store."""
+        from qa.milvus_store import open_index
+
+        index, backend = open_index(documents, builder, settings, expected, say, force=rebuild)
+        encoder = _query_encoder(index, builder, settings, say)
+        if encoder is None:  # its vectors do not fit the model's
+            index, backend = open_index(documents, builder, settings, expected, say, force=True)
+            encoder = _query_encoder(index, builder, settings, say=lambda _m: None) or builder
+        return cls(settings, index, encoder, model, backend)
 
     @property
     def documents(self) -> tuple[Document, ...]:
@@ -98,7 +115,8 @@ class Engine:
         embedded = time.perf_counter()
         word_vectors = _word_vectors(query, vectors[1:], self.index)
         pool = search(self.index, query.searched_for, vectors[0], depth=max(s.candidates, k), rrf_k=s.rrf_k,
-                      mode=mode, pool_passages=max(s.pool_passages, k), sentence_hits=s.pool_sentence_hits)
+                      mode=mode, pool_passages=max(s.pool_passages, k), sentence_hits=s.pool_sentence_hits,
+                      backend=self.backend)
         retrieved = time.perf_counter()
         missing = missing_names(query, vectors[1:], self.index, s.unknown_term_similarity)
         rows = {row for sid in pool.sentences for row in self.index.sentence_chunks(sid)}

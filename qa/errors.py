@@ -76,3 +76,17 @@ class EvalSetError(QAError):
 
 class QueryModelUnavailable(QAError):
     """The ONNX model stored with the index cannot be used; the engine embeds with torch instead."""
+
+
+class MilvusUnavailable(QAError):
+    """Milvus cannot be reached or refused a request (QA_BACKEND=milvus)."""
+
+    def __init__(self, uri: str, detail: str) -> None:
+        self.detail = detail
+        if uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:")):
+            advice = ("Check that the Milvus server is running and reachable there, and that QA_MILVUS_URI "
+                      "(and QA_MILVUS_TOKEN, if it asks for one) are right; or unset QA_BACKEND to use the local FAISS index.")
+        else:
+            advice = ("Check that the file's folder exists and can be written, and that no other process has the "
+                      "file open (Milvus Lite serves one process at a time); or unset QA_BACKEND to use the local FAISS index.")
+        super().__init__(f"Cannot use Milvus at {uri}: {detail}. {advice}")

@@ -59,9 +59,10 @@ class Index:
     chunk_vectors: "faiss.Index"
     key_chunk: np.ndarray  # key row -> chunk row
     sentence_vectors: np.ndarray  # row i embeds sentences[i].text
-    sentence_index: "faiss.Index"  # the same vectors, searchable
-    bm25: "bm25s.BM25"  # document i is chunks[i]
-    sentence_bm25: "bm25s.BM25"  # document i is sentences[i] with its heading
+    # The searchable indexes; None when the search legs run in Milvus (qa.milvus_store).
+    sentence_index: "faiss.Index | None"  # the same vectors, searchable
+    bm25: "bm25s.BM25 | None"  # document i is chunks[i]
+    sentence_bm25: "bm25s.BM25 | None"  # document i is sentences[i] with its heading
     vocabulary: list[str]  # distinct normalised corpus words
     vocabulary_vectors: np.ndarray  # row i embeds vocabulary[i]
     names: frozenset[str]  # normalised words the corpus writes capitalised mid-sentence

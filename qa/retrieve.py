@@ -14,7 +14,7 @@ needs re-tuning per corpus; ranks are comparable as they are."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -40,6 +40,50 @@ class Pool:
         return {row: rank for rank, (row, _score) in enumerate(self.fused, 1)}
 
 
+class SearchBackend(Protocol):
+    """Where the four legs run: in this process (`LocalSearch`: FAISS + bm25s), or in Milvus
+    (`qa.milvus_search.MilvusSearch`). Each leg returns (row, score) pairs, best first; rows are
+    positions in the index's chunk table (`Index.chunks`) or sentence table (`Index.sentences`),
+    so everything above retrieval reads the same tables whichever backend searched."""
+
+    def dense_keys(self, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        """Chunk rows of the `depth` dense keys nearest the question (a chunk with two keys may
+        come twice), with their cosines."""
+        ...
+
+    def dense_sentences(self, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        """Sentence ids of the `depth` sentences nearest the question, with their cosines."""
+        ...
+
+    def bm25_chunks(self, query: str, depth: int) -> list[tuple[int, float]]:
+        """Chunk rows by BM25 over their stemmed content words, score > 0 only."""
+        ...
+
+    def bm25_sentences(self, query: str, depth: int) -> list[tuple[int, float]]:
+        """Sentence ids by BM25 over each sentence with its heading, score > 0 only."""
+        ...
+
+
+class LocalSearch:
+    """The legs on the index held in this process: FAISS for the dense legs, bm25s for BM25."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+
+    def dense_keys(self, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        key_chunk = self.index.key_chunk
+        return [(int(key_chunk[key]), score) for key, score in _search(self.index.chunk_vectors, query_vector, depth)]
+
+    def dense_sentences(self, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        return _search(self.index.sentence_index, query_vector, depth)
+
+    def bm25_chunks(self, query: str, depth: int) -> list[tuple[int, float]]:
+        return bm25_ranking(self.index.bm25, query, depth)
+
+    def bm25_sentences(self, query: str, depth: int) -> list[tuple[int, float]]:
+        return bm25_ranking(self.index.sentence_bm25, query, depth)
+
+
 def _search(vectors, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:  # type: ignore[no-untyped-def]
     depth = min(depth, vectors.ntotal)
     if depth < 1:
@@ -56,10 +100,9 @@ def _best_per_chunk(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
     return list(seen.items())
 
 
-def dense_ranking(index: Index, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+def dense_ranking(backend: SearchBackend, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
     """Chunks by their best dense key (chunk text or question heading)."""
-    hits = _search(index.chunk_vectors, query_vector, depth * 2)
-    return _best_per_chunk([(int(index.key_chunk[key]), score) for key, score in hits])[:depth]
+    return _best_per_chunk(backend.dense_keys(query_vector, depth * 2))[:depth]
 
 
 def sentence_ranking(index: Index, hits: list[tuple[int, float]], depth: int) -> list[tuple[int, float]]:
@@ -91,20 +134,22 @@ def fuse(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[int,
 
 
 def search(index: Index, query: str, query_vector: np.ndarray, *, depth: int, rrf_k: int, mode: str,
-           pool_passages: int, sentence_hits: int) -> Pool:
+           pool_passages: int, sentence_hits: int, backend: SearchBackend | None = None) -> Pool:
     """The candidate pool of one question.
 
     `query` is the question as resolved against the history (`Query.searched_for`) and
     `query_vector` its embedding; `depth` is how deep each leg looks (`Settings.candidates`),
     `rrf_k` the fusion constant, `mode` the retriever ("hybrid", "dense" or "bm25"), and
     `pool_passages` / `sentence_hits` how many fused passages and leg hits become candidates
-    (`Settings.pool_passages`, `Settings.pool_sentence_hits`)."""
+    (`Settings.pool_passages`, `Settings.pool_sentence_hits`). `backend` runs the legs (default:
+    FAISS and bm25s on `index`); the fusion is ours whichever backend searched."""
+    backend = backend or LocalSearch(index)
     use_dense, use_bm25 = mode in ("hybrid", "dense"), mode in ("hybrid", "bm25")
-    dense = dense_ranking(index, query_vector, depth) if use_dense else []
-    hits = _search(index.sentence_index, query_vector, depth) if use_dense else []
+    dense = dense_ranking(backend, query_vector, depth) if use_dense else []
+    hits = backend.dense_sentences(query_vector, depth) if use_dense else []
     by_sentence = sentence_ranking(index, hits, depth)
-    lexical = bm25_ranking(index.bm25, query, depth) if use_bm25 else []
-    lexical_sentences = bm25_ranking(index.sentence_bm25, query, sentence_hits) if use_bm25 else []
+    lexical = backend.bm25_chunks(query, depth) if use_bm25 else []
+    lexical_sentences = backend.bm25_sentences(query, sentence_hits) if use_bm25 else []
     fused = fuse([r for r in (dense, by_sentence, lexical) if r], rrf_k)[:max(pool_passages, 1)]
     candidates: dict[int, None] = {}
     for row, _score in fused:

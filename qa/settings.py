@@ -4,6 +4,7 @@ QA_* environment variables and rejects bad values there, naming the variable."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -12,6 +13,8 @@ from qa.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RETRIEVERS = ("hybrid", "dense", "bm25")
+BACKENDS = ("faiss", "milvus")
+MILVUS_BM25 = ("stems", "text")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,20 @@ class Settings:
     # Store the ONNX model with int8 weights (dynamic quantisation). Changes the vectors
     # slightly, so the index rebuilds when it changes; measured in the README (Benchmarks).
     onnx_int8: bool = False
+    # Where the search legs run: "faiss" (FAISS + bm25s in this process) or "milvus" (Milvus Lite
+    # in a local file, or a Milvus server); README "Outgrowing one machine".
+    backend: str = "faiss"
+    # A file path runs Milvus Lite in this process (None: index_dir / "milvus.db"); an
+    # http(s):// URI reaches a Milvus server or cluster, with `milvus_token` ("user:password") if it asks.
+    milvus_uri: str | None = None
+    milvus_token: str = ""
+    # Collection names start with this, then a digest of the corpus folder, so several corpora share a server.
+    milvus_collection: str = "qa"
+    # What Milvus's BM25 function reads: "stems", our stemmed content words (the same terms as
+    # bm25s, so the same scores); "text", the raw text through Milvus's standard analyzer (no stemming).
+    milvus_bm25: str = "stems"
+    # Milvus Lite serves one process per file: how long to wait for another process to let go of it.
+    milvus_wait_seconds: float = 120.0
     # Server and feedback.
     host: str = "127.0.0.1"
     port: int = 7860
@@ -111,10 +128,25 @@ class Settings:
         for name in ("abstain_threshold", "unknown_term_similarity"):
             if getattr(self, name) is not None and not 0.0 <= getattr(self, name) <= 1.0:
                 raise SettingsError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
+        for name, allowed in (("backend", BACKENDS), ("milvus_bm25", MILVUS_BM25)):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.milvus_collection):
+            raise SettingsError(f"milvus_collection must be letters, digits and _ (at most 64, not starting "
+                                f"with a digit), got {self.milvus_collection!r}")
+        if self.milvus_wait_seconds < 0:
+            raise SettingsError(f"milvus_wait_seconds must be 0 or more, got {self.milvus_wait_seconds!r}")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535, got {self.port!r}")
         if self.max_history_turns < 0:
             raise SettingsError(f"max_history_turns must be 0 or more, got {self.max_history_turns!r}")
+
+    @property
+    def milvus_target(self) -> str:
+        """The Milvus URI in force: a server's http(s):// address, or the Milvus Lite file's path."""
+        if self.milvus_uri is None:
+            return str(self.index_dir / "milvus.db")
+        return self.milvus_uri if is_server_uri(self.milvus_uri) else str(Path(self.milvus_uri).expanduser())
 
     def with_(self, **changes: Any) -> "Settings":
         """A copy with some fields changed (validated like the original)."""
@@ -131,6 +163,11 @@ class Settings:
                 continue
             changes[f.name] = _parse(f"QA_{f.name.upper()}", raw.strip(), cls.__dataclass_fields__[f.name].type)
         return cls(**changes)
+
+
+def is_server_uri(uri: str) -> bool:
+    """Whether a Milvus URI names a server (http://host:19530) rather than a Milvus Lite file."""
+    return uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:"))
 
 
 def _parse(var: str, raw: str, type_name: Any) -> Any:
