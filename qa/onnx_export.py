@@ -107,18 +107,18 @@ def recheck_query_model(spec: dict[str, Any], files: dict[str, bytes], embedder:
         encoder = OnnxEncoder.from_files(files, spec, threads, embedder.batch_size)
     except QueryModelUnavailable:
         return None
+    name, floor, digits = ("int8_min_cosine", MIN_INT8_COSINE, 5) if spec.get("int8") else ("min_cosine", MIN_COSINE, 7)
+    try:
+        before = float(spec["verified"].get(name, 1.0))
+    except (TypeError, ValueError):  # a hand-edited manifest: check everything afresh
+        return None
     worst = _worst_cosine(encoder, list(texts), vectors)
+    if worst < floor:
+        return None
     verified = dict(spec["verified"], texts=indexed, reused_from=origin, checked_now=len(texts))
-    if spec.get("int8"):
-        if worst < MIN_INT8_COSINE:
-            return None
-        verified["int8_min_cosine"] = round(min(worst, verified.get("int8_min_cosine", 1.0)), 5)
-    else:
-        if worst < MIN_COSINE:
-            return None
-        verified["min_cosine"] = round(min(worst, verified.get("min_cosine", 1.0)), 7)
-    return QueryModel(spec=dict(spec, verified=verified, seconds=round(time.perf_counter() - started, 3)),
-                      files=files)
+    verified[name] = round(min(worst, before), digits)
+    return QueryModel(spec=dict(spec, source_model=embedder.name, source_path=str(embedder.path), verified=verified,
+                                seconds=round(time.perf_counter() - started, 3)), files=files)
 
 
 class _NotExportable(Exception):

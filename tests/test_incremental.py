@@ -303,3 +303,26 @@ def test_build_index_reuses_an_index_held_in_memory(engine: Engine, built: tuple
     assert verified["reused_from"] == "memory" and verified["checked_now"] == record["texts"]
     assert grown.onnx_files == first.onnx_files
     assert_same_index(grown, build_index(renamed, embedder, settings))
+
+
+def test_a_kept_onnx_model_is_checked_on_the_new_texts(engine: Engine) -> None:
+    """The session build's export, offered to a new build: kept when it matches the model's
+    vectors of the new texts, refused when one vector is off or the libraries changed."""
+    from qa.onnx_export import MIN_COSINE, recheck_query_model
+
+    embedder = engine.embedder.torch_embedder
+    spec = engine.index.manifest["onnx"]
+    assert engine.index.location is not None and spec["available"]
+    files = {spec[k]: (engine.index.location / spec[k]).read_bytes() for k in ("file", "weights", "tokenizer")}
+    texts = ["Kelp forests grow up to half a metre a day.", "A new sentence no build has seen."]
+    vectors = embedder.encode(texts)
+    kept = recheck_query_model(spec, files, embedder, texts, vectors, threads=1, indexed=600, origin="build-x")
+    assert kept is not None and kept.files is files
+    verified = kept.spec["verified"]
+    assert verified["checked_now"] == 2 and verified["texts"] == 600 and verified["reused_from"] == "build-x"
+    assert MIN_COSINE <= verified["min_cosine"] <= spec["verified"]["min_cosine"]
+    off = vectors.copy()
+    off[1] = -off[1]
+    assert recheck_query_model(spec, files, embedder, texts, off, threads=1, indexed=600, origin="build-x") is None
+    other = dict(spec, versions=dict(spec["versions"], onnxruntime="0.0"))
+    assert recheck_query_model(other, files, embedder, texts, vectors, threads=1, indexed=600, origin="x") is None
