@@ -109,11 +109,11 @@ def bench_query(engines: dict[str, "Engine"], questions: list[tuple[str, tuple[s
 # ---------------------------------------------------------------- 2. index build
 
 def build_texts(index: Any) -> list[str]:
-    """The texts `build_index` embeds, in its order: dense keys, sentences, vocabulary, each once."""
+    """The texts `build_index` embeds, in its order: dense keys, sentences, vocabulary."""
     from qa.index import chunk_keys
 
     keys, _owners = chunk_keys(index.chunks)
-    return list(dict.fromkeys(keys + [s.text for s in index.sentences] + list(index.vocabulary)))
+    return keys + [s.text for s in index.sentences] + list(index.vocabulary)
 
 
 def raw_encode_seconds(embedder: "Embedder", texts: list[str]) -> float:

@@ -117,35 +117,32 @@ class Embedded:
 
     vectors: np.ndarray  # row i embeds texts[i]
     fresh: np.ndarray  # bool per text: embedded now, not reused
-    embedded: int  # distinct texts the model embedded
     seconds: float  # spent in the model
 
 
 def embed(texts: Sequence[str], embedder: "Embedder", cache: VectorCache | None,
           say: Callable[[str], None] = lambda _msg: None) -> Embedded:
-    """One vector per text: the cache's where it has the text, the model's for the rest. The
-    model sees each missing text once, in one `encode` call, however often it occurs."""
+    """One vector per text: the cache's where it has the text, the model's for the rest, in one
+    `encode` call over the missing texts in build order. A full build so embeds exactly the list
+    it always did: batched otherwise, a vector moves by about 1e-7, and `qa train` reproduces
+    its committed weights only from the same vectors."""
     if cache is not None and cache.dim != embedder.dim:
         say(f"Embedding everything afresh: the previous build holds {cache.dim}-d vectors, the model makes {embedder.dim}-d")
         cache = None
-    missing = list(dict.fromkeys(t for t in texts if cache is None or t not in cache.rows))
+    missing = [row for row, text in enumerate(texts) if cache is None or text not in cache.rows]
     if cache is not None:
-        reused = sum(text in cache.rows for text in texts)
-        say(f"Embedding {len(missing)} new texts; reusing the vectors of {reused} from the previous build")
+        say(f"Embedding {len(missing)} new texts; reusing the vectors of {len(texts) - len(missing)} "
+            "from the previous build")
     started = time.perf_counter()
-    computed = embedder.encode(missing)
+    computed = embedder.encode([texts[row] for row in missing])
     seconds = time.perf_counter() - started
-    fresh_rows = {text: row for row, text in enumerate(missing)}
     vectors = np.empty((len(texts), embedder.dim), dtype=np.float32)
     fresh = np.zeros(len(texts), dtype=bool)
-    for i, text in enumerate(texts):
-        row = fresh_rows.get(text)
-        if row is None:
-            vectors[i] = cache.get(text)  # type: ignore[union-attr]  # not missing, so the cache has it
-        else:
-            vectors[i] = computed[row]
-            fresh[i] = True
-    return Embedded(vectors=vectors, fresh=fresh, embedded=len(missing), seconds=seconds)
+    fresh[missing] = True
+    vectors[missing] = computed
+    for row in np.flatnonzero(~fresh).tolist():
+        vectors[row] = cache.get(texts[row])  # type: ignore[union-attr]  # not missing, so the cache has it
+    return Embedded(vectors=vectors, fresh=fresh, seconds=seconds)
 
 
 def embedding_record(key: dict[str, Any], embedded: Embedded, cache: VectorCache | None, documents: Sequence[str],
@@ -157,7 +154,7 @@ def embedding_record(key: dict[str, Any], embedded: Embedded, cache: VectorCache
     reused = int(np.count_nonzero(~embedded.fresh))
     return {
         "key": key,
-        "texts": embedded.embedded,
+        "texts": int(np.count_nonzero(embedded.fresh)),
         "reused_texts": reused,
         "documents": {"embedded": sum(d in touched for d in documents),
                       "reused": sum(d not in touched for d in documents)},
@@ -182,23 +179,19 @@ def query_model(previous: "Index | None", key: dict[str, Any], embedder: "Embedd
     Why check only the new texts: every text of the previous build was checked against these
     very model bytes when it was embedded, so checking each new text keeps the build's promise
     (every indexed text's ONNX vector matches the model's) at a cost that grows with the change,
-    not with the corpus. A fresh export takes seconds: most of an incremental build."""
+    not with the corpus. A fresh export takes seconds, longer than all the rest of an
+    incremental build."""
     from qa.onnx_export import export_query_model, recheck_query_model
 
-    first: dict[str, int] = {}
-    for row, text in enumerate(texts):
-        first.setdefault(text, row)
-    distinct = list(first.values())
     files = _reusable_onnx_files(previous, key, settings)
     if files is not None and previous is not None:
-        new = [row for row in distinct if embedded.fresh[row]]
+        new = np.flatnonzero(embedded.fresh).tolist()
         kept = recheck_query_model(previous.manifest["onnx"], files, embedder, [texts[i] for i in new],
-                                   embedded.vectors[new], settings.torch_threads, indexed=len(distinct),
+                                   embedded.vectors[new], settings.torch_threads, indexed=len(texts),
                                    origin=previous.location.name if previous.location else "memory")
         if kept is not None:
             return kept
-    return export_query_model(embedder, [texts[i] for i in distinct], embedded.vectors[distinct],
-                              settings.onnx_int8, settings.torch_threads)
+    return export_query_model(embedder, texts, embedded.vectors, settings.onnx_int8, settings.torch_threads)
 
 
 def _reusable_onnx_files(previous: "Index | None", key: dict[str, Any], settings: "Settings") -> dict[str, bytes] | None:

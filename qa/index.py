@@ -272,7 +272,9 @@ def _text_only(document: Document) -> Document:
 
 def chunk_keys(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
     """Texts to embed as dense keys and the chunk each belongs to: every chunk's own text,
-    then the question heading of every chunk that answers a question."""
+    then the question heading of every chunk that answers a question. A rebuild finds the
+    previous build's key vectors by these texts, made again from its chunks: a change to what
+    a key's text is must bump FORMAT_VERSION."""
     texts = [c.embed_text for c in chunks]
     owners = list(range(len(chunks)))
     for row, chunk in enumerate(chunks):

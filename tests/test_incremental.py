@@ -107,10 +107,16 @@ def embedding(loaded: Engine) -> dict:
     return loaded.index.manifest["embedding"]
 
 
-def all_texts(index: Index) -> set[str]:
-    """Every text the index embeds: dense keys, sentences, vocabulary words."""
+def all_texts(index: Index) -> list[str]:
+    """Every text the index embeds, in its order: dense keys, sentences, vocabulary words."""
     keys, _owners = chunk_keys(index.chunks)
-    return set(keys) | {s.text for s in index.sentences} | set(index.vocabulary)
+    return keys + [s.text for s in index.sentences] + index.vocabulary
+
+
+def new_texts(grown: Index, before: Index) -> list[str]:
+    """The texts of `grown` that `before` did not embed: what a rebuild must embed."""
+    known = set(all_texts(before))
+    return [text for text in all_texts(grown) if text not in known]
 
 
 def build_folder(index: Path) -> Path:
@@ -158,7 +164,7 @@ def test_a_changed_file_rebuilds_to_what_a_full_build_makes(own: tuple[Path, Pat
 
     record = embedding(grown)
     assert record["documents"] == {"embedded": 1, "reused": 3}
-    assert record["texts"] == len(all_texts(grown.index) - all_texts(before)) > 0
+    assert record["texts"] == len(new_texts(grown.index, before)) > 0
     assert record["reused_from"] == before.location.name
     assert embedding(full)["reused_texts"] == 0 and embedding(full)["documents"] == {"embedded": 4, "reused": 0}
     assert any(m.startswith(f"Embedding {record['texts']} new texts") for m in messages), messages
@@ -174,15 +180,15 @@ def test_an_added_file_is_the_only_one_embedded(own: tuple[Path, Path], engine: 
     grown, _messages = load(corpus, index, engine)
     record = embedding(grown)
     assert record["documents"] == {"embedded": 1, "reused": 4}
-    new_texts = all_texts(grown.index) - all_texts(before)
-    assert record["texts"] == len(new_texts)
+    embedded = set(new_texts(grown.index, before))
+    assert record["texts"] == len(new_texts(grown.index, before))
     marsh = next(d for d in grown.documents if d.source.endswith("marsh.md"))
     keys, owners = chunk_keys(grown.index.chunks)
     of_marsh = {k for k, o in zip(keys, owners.tolist()) if grown.index.chunks[o].source == marsh.source}
     of_marsh |= {s.text for s in grown.index.sentences if s.source == marsh.source}
     # Only the new file's keys and sentences, and words no other file used, were embedded.
-    assert new_texts - of_marsh <= set(grown.index.vocabulary) - set(before.vocabulary)
-    assert of_marsh <= new_texts
+    assert embedded - of_marsh <= set(grown.index.vocabulary) - set(before.vocabulary)
+    assert of_marsh <= embedded
     assert record["reused_texts"] == len(keys) + len(grown.index.sentences) + len(grown.index.vocabulary) \
         - record["texts"]
     assert "Cordgrass" in grown.ask("What traps mud in a salt marsh?").text
@@ -298,7 +304,7 @@ def test_build_index_reuses_an_index_held_in_memory(engine: Engine, built: tuple
     grown = build_index(renamed, embedder, settings, progress=messages.append, previous=first)
     record = grown.manifest["embedding"]
     assert record["documents"] == {"embedded": 1, "reused": 4} and record["reused_from"] == "memory"
-    assert record["texts"] == len(all_texts(grown) - all_texts(first))
+    assert record["texts"] == len(new_texts(grown, first))
     verified = grown.manifest["onnx"]["verified"]
     assert verified["reused_from"] == "memory" and verified["checked_now"] == record["texts"]
     assert grown.onnx_files == first.onnx_files
