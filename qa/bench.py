@@ -14,6 +14,8 @@ core, ratios of interleaved measurements much less.
    one question: onnxruntime + tokenizers for the ONNX path, sentence-transformers for torch.
 4. Scale: exact and HNSW vector indexes and BM25 on synthetic corpora up to 1M passages.
 5. Peak RSS of a serving process (engine loaded, every eval question answered), per path.
+6. An index that grows: the rebuild after one of many files changed, against a full rebuild
+   (qa/bench_grow.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
+from qa.bench_grow import GROW_DOCUMENTS, QUICK_GROW_DOCUMENTS, bench_grow
 from qa.bench_report import CHANGES, PLOT, REPORT, print_summary, write_report
 from qa.bench_scale import FULL_SIZES, QUICK_SIZES, VectorShape, percentile_ms, scale_point
 from qa.errors import QueryModelUnavailable
@@ -325,7 +328,8 @@ def bench_index_dir() -> Iterator[Path]:
 
 def run(quick: bool, say: Say = _say, settings: Settings | None = None,
         checkpoint: Path | None = None) -> dict[str, Any]:
-    """All five benchmarks. Quick: one round each, 10k-passage scale only (about two minutes).
+    """All six benchmarks. Quick: one round each, 10k-passage scale only, 40 documents for the
+    growing index (about two minutes).
     `checkpoint`: a JSON file rewritten after each stage, so a long run leaves its figures."""
     from qa.embedding import Embedder
     from qa.engine import Engine
@@ -357,6 +361,7 @@ def run(quick: bool, say: Say = _say, settings: Settings | None = None,
         say("peak memory, both paths")
         results.update(bench_rss(index_dir))
         shape = VectorShape.like(np.vstack([index.sentence_vectors, index.vocabulary_vectors]))
+    results.update(bench_grow(embedder, base, QUICK_GROW_DOCUMENTS if quick else GROW_DOCUMENTS, say))
     if not quick:
         results["import_costs"] = import_costs()
     sweep = () if quick else (16, 32, 64, 128, 256, 512)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from qa.bench_grow import grow_row, grow_section
 from qa.bench_scale import save_plot, scale_section
 from qa.settings import PROJECT_ROOT
 
@@ -70,6 +71,8 @@ def headline(r: dict[str, Any]) -> list[tuple[str, float, float, str, str, bool 
                  r["torch_cold_start_floor_s"], f"{r['cold_start_vs_torch_floor']:.2f}",
                  f"<= {TARGET_COLD_VS_TORCH_FLOOR} and <= {TARGET_COLD_S} s",
                  r["cold_start_vs_torch_floor"] <= TARGET_COLD_VS_TORCH_FLOOR and r["cold_start_s"] <= TARGET_COLD_S))
+    if "grow_s" in r:
+        rows.append(grow_row(r))
     return rows
 
 
@@ -135,7 +138,7 @@ def write_report(r: dict[str, Any], changes: str = "", path: Path = REPORT, plot
         "imports sentence-transformers, loads the model and encodes one question, offline.",
         "",
     ]
-    lines += scale_section(r, plot.name) + _imports_section(r)
+    lines += grow_section(r) + scale_section(r, plot.name) + _imports_section(r)
     lines += ["## What was changed and what it gained", "", changes.strip() or "(nothing yet)", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 

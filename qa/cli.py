@@ -125,6 +125,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         where = f"{settings.milvus_target} (collections {collection_base(settings)}_*, build {engine.index.manifest['build']})"
     print(f"Index ready: {counts.get('chunks')} chunks, {counts.get('sentences')} sentences from "
           f"{counts.get('documents')} file(s), at {where}")
+    embedding = engine.index.manifest.get("embedding", {})
+    documents = embedding.get("documents", {}) if isinstance(embedding, dict) else {}
+    if isinstance(documents, dict) and {"embedded", "reused"} <= set(documents):
+        total = documents["embedded"] + documents["reused"]
+        print(f"Its build embedded {documents['embedded']} of {total} documents, reused {documents['reused']} "
+              f"({embedding.get('texts')} texts embedded, {embedding.get('reused_texts')} reused)")
     return EXIT_OK
 
 

@@ -18,7 +18,7 @@ from qa.model import AnswerModel, load_model
 from qa.corpus import load_corpus
 from qa.embedding import Embedder, Encoder, model_name, resolve_model_path
 from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QueryModelUnavailable, QuestionInvalid
-from qa.index import Index, build_index, build_lock, expected_inputs, load_index, save_index
+from qa.index import Index, build_index, build_lock, expected_inputs, load_current_build, load_index, save_index
 from qa.query import Query, analyse, clean_question, printable
 from qa.retrieve import LocalSearch, Pool, SearchBackend, search
 from qa.settings import RETRIEVERS, Settings
@@ -276,15 +276,18 @@ def _build(documents: list, embedder: Embedder, settings: Settings, expected: di
         say(f"Cannot write to {settings.index_dir} ({exc.strerror or exc}); answering from an in-memory index")
         return build_index(documents, embedder, settings, progress=say)
     try:
+        previous = None
         if not force:
             try:
                 index = load_index(settings.index_dir, expected, embedder.dim)
                 say("Another process built the index meanwhile: using it")
                 return index
-            except (IndexMissing, IndexStale, IndexCorrupt):
+            except IndexStale:  # sound but out of date: its vectors are reused where its texts recur
+                previous = _previous_build(settings, say)
+            except (IndexMissing, IndexCorrupt):
                 pass
         started = time.perf_counter()
-        index = build_index(documents, embedder, settings, progress=say)
+        index = build_index(documents, embedder, settings, progress=say, previous=previous)
         try:
             where = save_index(index, settings.index_dir)
             say(f"Built the index in {time.perf_counter() - started:.1f} s: {where}")
@@ -293,6 +296,18 @@ def _build(documents: list, embedder: Embedder, settings: Settings, expected: di
         return index
     finally:
         lock.release()
+
+
+def _previous_build(settings: Settings, say: Callable[[str], None]) -> Index | None:
+    """The out-of-date current build, for a rebuild to reuse its vectors; None, with one line
+    when it is damaged (the rebuild then embeds everything)."""
+    try:
+        return load_current_build(settings.index_dir)
+    except (IndexStale, IndexMissing):  # another index format (the rebuild said so), or swept away: nothing to reuse
+        return None
+    except IndexCorrupt as exc:
+        say(f"Embedding everything afresh: the previous build cannot be reused ({exc.reason})")
+        return None
 
 
 @lru_cache(maxsize=1)

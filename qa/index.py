@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
+from qa.build_cache import (VectorCache, embed, embedding_key, embedding_record, key_change, query_model, stored_key,
+                            text_owners)
 from qa.chunking import chunk_documents, is_question_heading
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale
 from qa.settings import Settings
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 6  # 5: the ONNX query model (manifest `onnx`, query_model input); 6: sentence BM25, paragraphs
+# 5: the ONNX query model (manifest `onnx`, query_model input); 6: sentence BM25, paragraphs;
+# 7: key_vectors.npy and the embedding key, so that a rebuild reuses vectors (qa/build_cache.py)
+FORMAT_VERSION = 7
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
@@ -58,6 +62,7 @@ class Index:
     # rewording of an FAQ question meets the question itself, not only its (often flowery) answer.
     chunk_vectors: "faiss.Index"
     key_chunk: np.ndarray  # key row -> chunk row
+    key_vectors: np.ndarray  # row i embeds key i: what chunk_vectors searches, kept for rebuilds to reuse
     sentence_vectors: np.ndarray  # row i embeds sentences[i].text
     # The searchable indexes; None when the search legs run in Milvus (qa.milvus_store).
     sentence_index: "faiss.Index | None"  # the same vectors, searchable
@@ -195,9 +200,11 @@ def stale_reason(stored: dict[str, Any], expected: dict[str, Any]) -> str | None
 # ---------------------------------------------------------------- building
 
 def build_index(documents: list[Document], embedder: "Embedder", settings: Settings,
-                progress: Callable[[str], None] = lambda _msg: None) -> Index:
-    from qa.onnx_export import export_query_model
-
+                progress: Callable[[str], None] = lambda _msg: None, previous: Index | None = None) -> Index:
+    """The index of `documents`. `previous`, an earlier build (the current one, even out of
+    date), lends its vectors wherever its texts recur, so that only new texts are embedded
+    (qa/build_cache.py); everything else is computed afresh. The result is the same either
+    way, up to float rounding in the reused vectors."""
     limit = min(settings.max_embed_tokens, embedder.max_tokens)
     sentences, chunks = chunk_documents(
         documents, settings.window_sentences, settings.window_overlap,
@@ -205,39 +212,57 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
     )
     vocabulary, names = corpus_vocabulary(documents)
     key_texts, key_chunk = chunk_keys(chunks)
-    progress(f"Embedding {len(chunks)} chunks, {len(sentences)} sentences and {len(vocabulary)} words")
+    inputs = expected_inputs(documents, settings, embedder.name)
+    key = embedding_key(embedder, inputs["chunking"])
+    cache = _vector_cache(previous, key, progress)
+    if cache is None:
+        progress(f"Embedding {len(chunks)} chunks, {len(sentences)} sentences and {len(vocabulary)} words")
     texts = key_texts + [s.text for s in sentences] + vocabulary
-    started = time.perf_counter()
-    vectors = embedder.encode(texts)
-    seconds = time.perf_counter() - started
+    embedded = embed(texts, embedder, cache, progress)
+    vectors = embedded.vectors
     n_keys, n_sents = len(key_texts), len(sentences)
-    n_chunks = len(chunks)
     sentence_vectors = vectors[n_keys:n_keys + n_sents]
     # The model as one ONNX graph, checked against these vectors, so questions need no torch.
-    query_model = export_query_model(embedder, texts, vectors, settings.onnx_int8, settings.torch_threads)
-    progress(query_model.summary())
+    onnx = query_model(previous, key, embedder, settings, texts, embedded)
+    progress(onnx.summary())
     manifest = {
-        "inputs": expected_inputs(documents, settings, embedder.name),
+        "inputs": inputs,
         "model_path": str(embedder.path),
         "dim": int(vectors.shape[1]),
         "vector_index": describe_vector_index(n_keys, settings),
-        "counts": {"documents": len(documents), "chunks": n_chunks, "keys": n_keys, "sentences": n_sents,
+        "counts": {"documents": len(documents), "chunks": len(chunks), "keys": n_keys, "sentences": n_sents,
                    "vocabulary": len(vocabulary)},
-        "embedding": {"texts": len(texts), "seconds": round(seconds, 3)},
-        "onnx": query_model.spec,
+        "embedding": embedding_record(key, embedded, cache, [d.source for d in documents],
+                                      text_owners(chunks, key_chunk, sentences, len(vocabulary))),
+        "onnx": onnx.spec,
         "versions": library_versions(),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return Index(
         manifest=manifest, documents=[_text_only(d) for d in documents], chunks=chunks, sentences=sentences,
         chunk_vectors=make_vector_index(vectors[:n_keys], settings), key_chunk=key_chunk,
-        sentence_vectors=sentence_vectors, sentence_index=make_vector_index(sentence_vectors, settings),
+        key_vectors=vectors[:n_keys], sentence_vectors=sentence_vectors,
+        sentence_index=make_vector_index(sentence_vectors, settings),
         bm25=make_bm25([c.embed_text for c in chunks]),
         sentence_bm25=make_bm25([f"{heading_of(s.section)} {s.text}" for s in sentences]),
         vocabulary=vocabulary, vocabulary_vectors=vectors[n_keys + n_sents:], names=names,
         stem_idf=sentence_idf(sentences), name_subject=name_subjects(sentences, names),
-        onnx_files=query_model.files,
+        onnx_files=onnx.files,
     )
+
+
+def _vector_cache(previous: Index | None, key: dict[str, Any], say: Callable[[str], None]) -> VectorCache | None:
+    """The vectors of `previous` by their text, when they were embedded under the same key."""
+    if previous is None:
+        return None
+    change = key_change(stored_key(previous.manifest), key)
+    if change:
+        say(f"Embedding everything afresh: the previous build's vectors were made with {change}")
+        return None
+    keys, _owners = chunk_keys(previous.chunks)
+    return VectorCache([(keys, previous.key_vectors), ([s.text for s in previous.sentences], previous.sentence_vectors),
+                        (previous.vocabulary, previous.vocabulary_vectors)],
+                       build=previous.location.name if previous.location is not None else "memory")
 
 
 def _text_only(document: Document) -> Document:
@@ -248,7 +273,9 @@ def _text_only(document: Document) -> Document:
 
 def chunk_keys(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
     """Texts to embed as dense keys and the chunk each belongs to: every chunk's own text,
-    then the question heading of every chunk that answers a question."""
+    then the question heading of every chunk that answers a question. A rebuild finds the
+    previous build's key vectors by these texts, made again from its chunks: a change to what
+    a key's text is must bump FORMAT_VERSION."""
     texts = [c.embed_text for c in chunks]
     owners = list(range(len(chunks)))
     for row, chunk in enumerate(chunks):
@@ -346,6 +373,7 @@ def save_index(index: Index, index_dir: Path) -> Path:
         faiss.write_index(index.chunk_vectors, str(build_dir / "chunks.faiss"))
         faiss.write_index(index.sentence_index, str(build_dir / "sentences.faiss"))
         np.save(build_dir / "key_chunk.npy", index.key_chunk, allow_pickle=False)
+        np.save(build_dir / "key_vectors.npy", index.key_vectors, allow_pickle=False)
         _write_jsonl(build_dir / "documents.jsonl", (
             {"source": d.source, "title": d.title, "sha256": d.sha256, "text": d.text,
              "page_starts": list(d.page_starts)} for d in index.documents))
@@ -465,6 +493,21 @@ def load_index(index_dir: Path, expected: dict[str, Any], dim: int | None = None
         reason = f"it holds {manifest.get('dim')}-d vectors, the model makes {dim}-d"
     if reason:
         raise IndexStale(index_dir, reason)
+    return _read_build(build_dir, manifest)
+
+
+def load_current_build(index_dir: Path) -> Index:
+    """The current build whatever corpus and settings it was made from, every artifact checked
+    against its checksum: a rebuild reuses its vectors. Raises IndexMissing, IndexCorrupt, or
+    IndexStale when it was written in another index format (whose files this code cannot read)."""
+    build_dir = current_build(index_dir)
+    manifest = read_manifest(build_dir)
+    if manifest["inputs"].get("format_version") != FORMAT_VERSION:
+        raise IndexStale(index_dir, f"index format {manifest['inputs'].get('format_version')} != {FORMAT_VERSION}")
+    return _read_build(build_dir, manifest)
+
+
+def _read_build(build_dir: Path, manifest: dict[str, Any]) -> Index:
     _verify_checksums(build_dir, manifest["artifacts"])
     try:
         return _read_artifacts(build_dir, manifest)
@@ -501,16 +544,20 @@ def _read_artifacts(build_dir: Path, manifest: dict[str, Any]) -> Index:
     chunk_vectors = faiss.read_index(str(build_dir / "chunks.faiss"))
     sentence_index = faiss.read_index(str(build_dir / "sentences.faiss"))
     key_chunk = np.load(build_dir / "key_chunk.npy", allow_pickle=False)
+    # Read by rebuilds only: mapped, so a serving process does not hold a second copy of the keys.
+    key_vectors = np.load(build_dir / "key_vectors.npy", allow_pickle=False, mmap_mode="r")
     sentence_vectors = np.load(build_dir / "sentence_vectors.npy", allow_pickle=False)
     vocabulary_vectors = np.load(build_dir / "vocabulary_vectors.npy", allow_pickle=False)
     bm25 = bm25s.BM25.load(str(build_dir / "bm25"), show_progress=False, verbosity=0)
     sentence_bm25 = bm25s.BM25.load(str(build_dir / "bm25_sentences"), show_progress=False, verbosity=0)
-    if chunk_vectors.ntotal != len(key_chunk) or len(sentence_vectors) != len(sentences) \
+    if chunk_vectors.ntotal != len(key_chunk) or len(key_vectors) != len(key_chunk) \
+            or len(sentence_vectors) != len(sentences) \
             or sentence_index.ntotal != len(sentences) or len(vocabulary_vectors) != len(vocab["words"]) \
             or (len(key_chunk) and int(key_chunk.max()) >= len(chunks)):
         raise ValueError("artifact row counts disagree")
     return Index(
-        manifest=manifest, documents=documents, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors, key_chunk=key_chunk,
+        manifest=manifest, documents=documents, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors,
+        key_chunk=key_chunk, key_vectors=key_vectors,
         sentence_vectors=sentence_vectors, sentence_index=sentence_index, bm25=bm25,
         sentence_bm25=sentence_bm25, vocabulary=list(vocab["words"]),
         vocabulary_vectors=vocabulary_vectors, names=frozenset(vocab["names"]),

@@ -71,8 +71,9 @@ class QueryModel:
         if not self.available:
             return f"Questions will be embedded with torch: the ONNX export was not used ({s.get('reason')})"
         check = s["verified"]
-        line = (f"Exported the model to ONNX ({s['file']}): its vectors match the model's to cosine "
-                f"{check['min_cosine']:.7f} or more over {check['texts']} texts")
+        done = (f"Kept the previous build's ONNX model ({s['file']}; checked on the {check['checked_now']} new texts)"
+                if "reused_from" in check else f"Exported the model to ONNX ({s['file']})")
+        line = f"{done}: its vectors match the model's to cosine {check['min_cosine']:.7f} or more over {check['texts']} texts"
         if s.get("int8"):
             line += f"; int8 weights: worst cosine {check['int8_min_cosine']:.4f}"
         elif "int8_rejected" in check:
@@ -91,6 +92,33 @@ def export_query_model(embedder: "Embedder", texts: Sequence[str], vectors: np.n
         query_model = QueryModel(spec={"available": False, "reason": str(exc)})
     return QueryModel(spec=dict(query_model.spec, seconds=round(time.perf_counter() - started, 3)),
                       files=query_model.files)
+
+
+def recheck_query_model(spec: dict[str, Any], files: dict[str, bytes], embedder: "Embedder", texts: Sequence[str],
+                        vectors: np.ndarray, threads: int, indexed: int, origin: str) -> QueryModel | None:
+    """An earlier build's export (`spec` and `files`) of the same model files, kept for a new
+    build once it matches the model on `texts`, the texts that build had not checked. None
+    when it cannot be kept (other library versions, unloadable, or a vector off): the caller
+    then exports afresh. `indexed`: how many texts the new build holds, all now checked."""
+    started = time.perf_counter()
+    if spec.get("versions") != _versions() or not isinstance(spec.get("verified"), dict):
+        return None
+    try:
+        encoder = OnnxEncoder.from_files(files, spec, threads, embedder.batch_size)
+    except QueryModelUnavailable:
+        return None
+    name, floor, digits = ("int8_min_cosine", MIN_INT8_COSINE, 5) if spec.get("int8") else ("min_cosine", MIN_COSINE, 7)
+    try:
+        before = float(spec["verified"].get(name, 1.0))
+    except (TypeError, ValueError):  # a hand-edited manifest: check everything afresh
+        return None
+    worst = _worst_cosine(encoder, list(texts), vectors)
+    if worst < floor:
+        return None
+    verified = dict(spec["verified"], texts=indexed, reused_from=origin, checked_now=len(texts))
+    verified[name] = round(min(worst, before), digits)
+    return QueryModel(spec=dict(spec, source_model=embedder.name, source_path=str(embedder.path), verified=verified,
+                                seconds=round(time.perf_counter() - started, 3)), files=files)
 
 
 class _NotExportable(Exception):

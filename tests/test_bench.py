@@ -137,3 +137,30 @@ def test_report_refuses_a_quick_run(capsys: pytest.CaptureFixture[str]) -> None:
     args = argparse.Namespace(quick=True, report=True, json_out=None)
     assert bench.run_cli(args) == 2
     assert "drop --quick" in capsys.readouterr().err
+
+
+def test_growing_index_bench_changes_one_generated_file_and_compares_with_a_full_rebuild(
+        engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    from qa import bench_grow
+
+    torch_embedder = engine.embedder.torch_embedder
+    assert isinstance(torch_embedder, Embedder)
+    found = bench_grow.bench_grow(torch_embedder, settings, documents=6, say=quiet)
+    assert found["grow_embedded_documents"] == 1 and found["grow_reused_documents"] == 5
+    assert 0 < found["grow_embedded_texts"] < found["grow_full_embedded_texts"]
+    assert found["grow_embedded_texts"] + found["grow_reused_texts"] == found["grow_full_embedded_texts"]
+    assert found["grow_ratio"] == found["grow_s"] / found["grow_full_s"]
+    row = bench_grow.grow_row(found)
+    assert row[1:3] == (found["grow_s"], found["grow_full_s"]) and "1 of 6 files" in row[0]
+    assert "## An index that grows" in bench_grow.grow_section(found)
+
+
+def test_generated_corpus_is_the_same_on_every_run_and_each_document_its_own(tmp_path: Path) -> None:
+    from qa import bench_grow
+
+    bench_grow.write_corpus(tmp_path / "a", 5)
+    bench_grow.write_corpus(tmp_path / "b", 5)
+    texts = [p.read_text(encoding="utf-8") for p in sorted((tmp_path / "a").glob("*.md"))]
+    assert texts == [p.read_text(encoding="utf-8") for p in sorted((tmp_path / "b").glob("*.md"))]
+    paragraphs = [p for text in texts for p in text.split("\n\n")[1:]]
+    assert len(paragraphs) == 5 * bench_grow.PARAGRAPHS == len(set(paragraphs))
