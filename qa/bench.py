@@ -215,7 +215,7 @@ model.encode([sys.argv[2]], normalize_embeddings=True)
 def floor_commands(index_dir: Path, model_path: Path, question: str, threads: int) -> dict[str, list[str]]:
     """The floor processes: each only loads a model and encodes one question. ONNX: the model
     stored in the current build with onnxruntime and tokenizers, nothing of ours imported."""
-    from qa.index import current_build, read_manifest
+    from qa.index_files import current_build, read_manifest
 
     build = current_build(index_dir)
     spec = read_manifest(build).get("onnx") or {}
@@ -333,7 +333,7 @@ def run(quick: bool, say: Say = _say, settings: Settings | None = None,
     `checkpoint`: a JSON file rewritten after each stage, so a long run leaves its figures."""
     from qa.embedding import Embedder
     from qa.engine import Engine
-    from qa.index import save_index
+    from qa.index_files import save_index
     from qa.onnx_model import OnnxEncoder
 
     base = settings or Settings.from_env()

@@ -43,11 +43,11 @@ def faiss_point(vectors: np.ndarray, texts: list[str], queries: np.ndarray, quer
                 truth: np.ndarray, settings: Settings) -> dict[str, Any]:
     """The FAISS backend's index choice for n vectors, and bm25s over the same words."""
     from qa.bench_scale import bm25_top
-    from qa.index import _bm25s, make_vector_index
+    from qa.index import bm25s_module, make_vector_index
 
     started = time.perf_counter()
     index = make_vector_index(vectors, settings)
-    bm25 = _bm25s().BM25()
+    bm25 = bm25s_module().BM25()
     bm25.index([t.split() for t in texts], show_progress=False)
     ingest_s = time.perf_counter() - started
     depth = settings.candidates

@@ -18,7 +18,8 @@ from qa.model import AnswerModel, load_model
 from qa.corpus import load_corpus
 from qa.embedding import Embedder, Encoder, model_name, resolve_model_path
 from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QueryModelUnavailable, QuestionInvalid
-from qa.index import Index, build_index, build_lock, expected_inputs, load_current_build, load_index, save_index
+from qa.index import Index, build_index, expected_inputs
+from qa.index_files import build_lock, load_current_build, load_index, save_index
 from qa.query import Query, analyse, clean_question, printable
 from qa.retrieve import LocalSearch, Pool, SearchBackend, search
 from qa.settings import RETRIEVERS, Settings

@@ -119,7 +119,7 @@ def test_floor_processes_need_an_onnx_model_in_the_index(tmp_path: Path, setting
     import shutil
 
     from qa.errors import QueryModelUnavailable
-    from qa.index import CURRENT
+    from qa.index_files import CURRENT
 
     index_dir = tmp_path / "index"
     shutil.copytree(settings.index_dir, index_dir, ignore=shutil.ignore_patterns(".build.lock"))

@@ -16,7 +16,8 @@ from qa import cli
 from qa.corpus import load_corpus
 from qa.embedding import Embedder
 from qa.engine import Engine
-from qa.index import CURRENT, Index, build_index, chunk_keys
+from qa.index import Index, build_index, chunk_keys
+from qa.index_files import CURRENT
 from qa.settings import Settings
 
 FILES = {

@@ -22,7 +22,8 @@ import pytest
 from qa.corpus import load_corpus
 from qa.engine import Engine
 from qa.errors import CorpusError, IndexStale
-from qa.index import CURRENT, build_lock, expected_inputs, load_index
+from qa.index import expected_inputs
+from qa.index_files import CURRENT, build_lock, load_index
 from qa.settings import PROJECT_ROOT, Settings
 
 ARTICLE = """# Sodium Cells

@@ -16,7 +16,7 @@ import pytest
 
 from qa.embedding import Embedder
 from qa.engine import Engine
-from qa.index import CURRENT
+from qa.index_files import CURRENT
 from qa.onnx_export import MIN_COSINE, export_query_model
 from qa.onnx_model import OnnxEncoder
 from qa.settings import PROJECT_ROOT, Settings

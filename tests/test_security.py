@@ -21,7 +21,8 @@ import pytest
 from qa.corpus import load_corpus
 from qa.engine import Engine
 from qa.errors import IndexCorrupt
-from qa.index import CURRENT, expected_inputs, load_index
+from qa.index import expected_inputs
+from qa.index_files import CURRENT, load_index
 from qa.settings import PROJECT_ROOT, Settings
 
 @pytest.fixture(scope="module")
