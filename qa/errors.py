@@ -76,3 +76,8 @@ class EvalSetError(QAError):
 
 class QueryModelUnavailable(QAError):
     """The ONNX model stored with the index cannot be used; the engine embeds with torch instead."""
+
+
+class Overloaded(QAError):
+    """Too many questions are already waiting: the server says so at once instead of making
+    everyone wait longer (the JSON API answers 503 with Retry-After)."""
