@@ -4,19 +4,13 @@
     python eval/load.py --compare [--json OUT]     # Gradio without batching, JSON API without, JSON API with
 
 Each client is one user asking a mix of answerable, unanswerable and hostile questions (some with
-history), either through the JSON API (POST /v1/ask, one request) or through Gradio's named
-endpoint "/ask" (a POST, then an event stream). A refusal of a bad question (HTTP 422 from the
-API, Gradio's error event with the app's message) is the expected outcome for hostile input; an
-*error* is anything else: a dropped connection, a server error, a busy server (503), a timeout,
-or an answer whose citations do not match the article. Reports errors, throughput, p50/p95/p99
-latency and the server's resident memory before the run and after each quarter of it (growth
-that goes on quarter after quarter is a leak; a step at the start is the one-off cost of more
-worker threads).
-
-`--compare` starts one server per configuration and interleaves their phases (each quarter of
-the load in turn on each server), so that the other jobs on a shared machine weigh on all three
-alike; it then checks the targets of issue 14.
-Loopback only, bounded in count (--questions) and time (--time-limit).
+history) through the JSON API (POST /v1/ask) or Gradio's "/ask" endpoint (a POST, then an event
+stream). A refusal of a bad question with the app's message is right for hostile input; an *error*
+is anything else: a dropped connection, a server error, a busy server (503), a timeout, or a
+citation that does not match the article. Reports errors, throughput, p50/p95/p99 latency and the
+server's memory before the load and after each quarter (growth that goes on is a leak).
+Several configurations run side by side: one server each, their phases interleaved, so the other
+jobs on a shared machine weigh on all alike. Loopback only, bounded in count and time.
 """
 
 from __future__ import annotations
@@ -288,14 +282,11 @@ def summarise(outcomes: list[Outcome], wall: float) -> dict[str, Any]:
     ms = [1000 * o.seconds for o in outcomes]
     counts = {s: sum(o.status == s for o in outcomes) for s in ("answer", "abstain", "refused", "error")}
 
-    def rounded(value: float | None) -> float | None:
-        return None if value is None else round(value, 1)
-
+    figures = {f"p{q}_ms": percentile(ms, q) for q in (50, 95, 99)} | {"max_ms": max(ms, default=None), "mean_ms": mean(ms)}
     return {
         "requests": len(outcomes), **counts, "wall_s": round(wall, 2),
         "throughput_rps": round(len(outcomes) / wall, 2) if wall else 0.0,
-        **{f"p{q}_ms": rounded(percentile(ms, q)) for q in (50, 95, 99)},
-        "max_ms": round(max(ms, default=0.0), 1), "mean_ms": rounded(mean(ms)),
+        **{key: None if value is None else round(value, 1) for key, value in figures.items()},
         "errors_sample": sorted({o.detail for o in outcomes if o.status == "error"})[:5],
     }
 
@@ -325,7 +316,6 @@ class Report:
     endpoint: str
     clients: int
     questions: int
-    server_pid: int
     throughput_rps: float  # under load
     p50_ms: float | None  # one user alone
     p95_ms: float | None  # under load
@@ -369,20 +359,17 @@ class _Served:
     port: int
     proc: subprocess.Popen
     solo: list[Outcome] = field(default_factory=list)
-    solo_wall: float = 0.0
     loaded: list[Outcome] = field(default_factory=list)
     wall: float = 0.0
-    quarters: list[float] = field(default_factory=list)
-    rss_before: float = 0.0
+    rss_mb: list[float] = field(default_factory=list)  # before the load, then after each quarter
     server_cpu: float = 0.0
     client_cpu: float = 0.0
-    load_average: list[float] = field(default_factory=list)
 
 
 def measure(configs: Sequence[Config], clients: int, questions: int, single: int, time_limit: float,
             env: dict[str, str] | None = None, warmup: int = 20) -> list[Report]:
     """Start one server per configuration, then measure them side by side: warm-up, one user
-    alone, then each quarter of the load on each server in turn."""
+    alone (each question on every server in turn), then each quarter of the load on each server in turn."""
     with tempfile.TemporaryDirectory(prefix="qa-load-") as tmp, ExitStack() as servers:
         served = []
         for i, config in enumerate(configs):
@@ -392,15 +379,15 @@ def measure(configs: Sequence[Config], clients: int, questions: int, single: int
             served.append(_Served(config, port, proc))
         for one in served:  # warm caches and threads
             run_clients(one.port, question_mix(warmup, seed=1), min(clients, 4), time_limit, one.config.endpoint)
-        for one in served:
-            one.solo, one.solo_wall = run_clients(one.port, question_mix(single, seed=2), 1, time_limit,
-                                                  one.config.endpoint)
-            one.rss_before = rss_mb(one.proc.pid)
+        users = [CLIENTS[one.config.endpoint](one.port) for one in served]
+        for item in question_mix(single, seed=2):
+            for one, user in zip(served, users):
+                one.solo.append(ask_one(user, item))
+        load_average = [os.getloadavg()[0]]
         mix = question_mix(questions, seed=3)
         for part in range(4):
             for one in served:
-                if part == 0:
-                    one.load_average.append(os.getloadavg()[0])
+                one.rss_mb += [] if part else [round(rss_mb(one.proc.pid), 1)]
                 server_cpu, client_cpu = cpu_seconds(one.proc.pid), time.process_time()
                 outcomes, seconds = run_clients(one.port, mix[part * questions // 4:(part + 1) * questions // 4],
                                                 clients, time_limit, one.config.endpoint)
@@ -408,22 +395,22 @@ def measure(configs: Sequence[Config], clients: int, questions: int, single: int
                 one.client_cpu += time.process_time() - client_cpu
                 one.loaded += outcomes
                 one.wall += seconds
-                one.quarters.append(round(rss_mb(one.proc.pid), 1))
-        for one in served:
-            one.load_average.append(os.getloadavg()[0])
+                one.rss_mb.append(round(rss_mb(one.proc.pid), 1))
+        load_average.append(os.getloadavg()[0])
         batching = [health(one.port)["batching"] for one in served]
-    return [_report(one, clients, questions, b) for one, b in zip(served, batching)]
+    return [_report(one, clients, questions, b, load_average) for one, b in zip(served, batching)]
 
 
-def _report(one: _Served, clients: int, questions: int, batching: dict[str, Any]) -> Report:
-    single, load = summarise(one.solo, one.solo_wall), summarise(one.loaded, one.wall)
+def _report(one: _Served, clients: int, questions: int, batching: dict[str, Any],
+            load_average: list[float]) -> Report:
+    single = summarise(one.solo, sum(o.seconds for o in one.solo))
+    load = summarise(one.loaded, one.wall)
     ratio = load["p95_ms"] / single["p50_ms"] if single["p50_ms"] and load["p95_ms"] else float("inf")
     ok = load["error"] == 0 and single["error"] == 0 and load["requests"] == questions
-    return Report(one.config.name, one.config.endpoint, clients, questions, one.proc.pid, load["throughput_rps"],
-                  single["p50_ms"], load["p95_ms"], single, load, round(one.rss_before, 1), one.quarters,
-                  one.quarters[-1], round(ratio, 2), round(1000 * one.server_cpu / questions, 1),
-                  round(1000 * one.client_cpu / questions, 1), batching,
-                  [round(a, 2) for a in one.load_average], ok)
+    return Report(one.config.name, one.config.endpoint, clients, questions, load["throughput_rps"],
+                  single["p50_ms"], load["p95_ms"], single, load, one.rss_mb[0], one.rss_mb[1:], one.rss_mb[-1],
+                  round(ratio, 2), round(1000 * one.server_cpu / questions, 1),
+                  round(1000 * one.client_cpu / questions, 1), batching, [round(a, 2) for a in load_average], ok)
 
 
 def run(clients: int, questions: int, single: int, time_limit: float, env: dict[str, str] | None = None,
