@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+from qa.engine import Question
 from qa.errors import Overloaded, QAError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class BatchStats:
 
 @dataclass
 class _Job:
-    question: Any  # qa.engine.Question
+    question: Question
     future: Future = field(default_factory=Future)
 
 
@@ -80,8 +81,6 @@ class Batcher:
     def submit(self, question: str, history: Sequence[str] = (), k: int | None = None) -> "Future[Answer]":
         """Queue a question; the future holds its Answer, or the QuestionInvalid it raised.
         Raises Overloaded at once when `queue_size` questions are already waiting."""
-        from qa.engine import Question
-
         job = _Job(Question(question, history if isinstance(history, str) else tuple(history or ()), k))
         with self._changed:
             if self._closed:

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -49,7 +50,9 @@ def call(url: str, body: Any = None, token: str | None = None, raw: bytes | None
         return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
 
 
-def serve(engine: Engine, load_tool: Any, batcher: Batcher, tmp: Path, token: str | None = None) -> Iterator[str]:
+@contextmanager
+def serving(engine: Engine, load_tool: Any, batcher: Batcher, tmp: Path, token: str | None = None) -> Iterator[str]:
+    """The page and the JSON API on a free port, as `qa serve` wires them; yields the base URL."""
     demo = ui.build_app(engine, feedback_path=tmp / "feedback.jsonl", batcher=batcher)
     url = ui.launch(demo, "127.0.0.1", load_tool.free_port(), block=False, api=api_app(engine, batcher, token),
                     token=token)
@@ -57,18 +60,24 @@ def serve(engine: Engine, load_tool: Any, batcher: Batcher, tmp: Path, token: st
         yield url.rstrip("/")
     finally:
         demo.close()
-        batcher.close()
+
+
+def served(engine: Engine, load_tool: Any, tmp: Path, token: str | None = None) -> Iterator[str]:
+    batcher = Batcher.for_engine(engine)
+    with serving(engine, load_tool, batcher, tmp, token) as url:
+        yield url
+    batcher.close()
 
 
 @pytest.fixture(scope="module")
 def server(engine: Engine, load_tool: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from serve(engine, load_tool, Batcher.for_engine(engine), tmp_path_factory.mktemp("api"))
+    yield from served(engine, load_tool, tmp_path_factory.mktemp("api"))
 
 
 @pytest.fixture(scope="module")
 def locked(engine: Engine, load_tool: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app with QA_API_TOKEN set."""
-    yield from serve(engine, load_tool, Batcher.for_engine(engine), tmp_path_factory.mktemp("api-token"), TOKEN)
+    yield from served(engine, load_tool, tmp_path_factory.mktemp("api-token"), TOKEN)
 
 
 def same_answer(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -224,15 +233,23 @@ class Held:
         return self.engine.ask_many(questions)
 
 
-def test_full_queue_gets_503_with_retry_after_and_queued_questions_are_answered(
-        engine: Engine, load_tool: Any, tmp_path: Path) -> None:
+@contextmanager
+def holding(engine: Engine, max_size: int = 1, queue_size: int = 4) -> Iterator[tuple[Batcher, Held, Future]]:
+    """A batcher whose one worker has taken a first question (CHINA) and waits at the gate."""
     held = Held(engine)
-    batcher = Batcher(held, max_size=1, window_ms=0, queue_size=2, workers=1)  # type: ignore[arg-type]
-    running = serve(engine, load_tool, batcher, tmp_path)
-    url = next(running)
+    batcher = Batcher(held, max_size=max_size, window_ms=0, queue_size=queue_size, workers=1)  # type: ignore[arg-type]
     try:
         first = batcher.submit(CHINA)
         assert held.entered.wait(30), "the worker took the first question"
+        yield batcher, held, first
+    finally:
+        held.gate.set()
+        batcher.close()
+
+
+def test_full_queue_gets_503_with_retry_after_and_queued_questions_are_answered(
+        engine: Engine, load_tool: Any, tmp_path: Path) -> None:
+    with holding(engine, queue_size=2) as (batcher, held, first), serving(engine, load_tool, batcher, tmp_path) as url:
         queued = [batcher.submit("What does Europe focus on?"), batcher.submit("How is the U.S. expanding capacity?")]
         status, headers, body = call(url + "/v1/ask", {"question": CHINA})
         assert status == 503 and headers["retry-after"] == "1"
@@ -244,9 +261,6 @@ def test_full_queue_gets_503_with_retry_after_and_queued_questions_are_answered(
                                                  "How is the U.S. expanding capacity?"]
         assert call(url + "/v1/ask", {"question": CHINA})[0] == 200, "the server recovers once the queue drains"
         assert batcher.stats.refused_busy == 1
-    finally:
-        held.gate.set()
-        running.close()
 
 
 # ------------------------------------------------------------------ batching
@@ -313,18 +327,11 @@ def test_a_lone_question_does_not_wait_for_the_window(engine: Engine) -> None:
 
 
 def test_questions_waiting_together_go_in_one_batch(engine: Engine) -> None:
-    held = Held(engine)
-    batcher = Batcher(held, max_size=4, window_ms=0, queue_size=16, workers=1)  # type: ignore[arg-type]
-    try:
-        first = batcher.submit(CHINA)
-        assert held.entered.wait(30)
+    with holding(engine, max_size=4, queue_size=16) as (batcher, held, first):
         later = [batcher.submit(f"What does Europe focus on{'?' * n}") for n in range(1, 7)]
         held.gate.set()
         for future in [first, *later]:
             assert future.result(timeout=60).text
-    finally:
-        held.gate.set()
-        batcher.close()
     assert batcher.stats.to_dict()["batches"] == 3  # the lone first, then 4 of the 6 waiting, then 2
     assert batcher.stats.largest == 4
 
@@ -339,7 +346,7 @@ def test_batch_size_one_never_batches(engine: Engine) -> None:
     assert batcher.stats.largest == 1 and batcher.stats.batches == 20
 
 
-def test_a_closed_batcher_refuses_and_fails_nothing_silently(engine: Engine) -> None:
+def test_a_closed_batcher_refuses_new_questions(engine: Engine) -> None:
     batcher = Batcher(engine, max_size=4, window_ms=0, queue_size=4, workers=1)
     batcher.close()
     with pytest.raises(Overloaded, match="shutting down"):
@@ -347,19 +354,12 @@ def test_a_closed_batcher_refuses_and_fails_nothing_silently(engine: Engine) -> 
 
 
 def test_a_cancelled_question_is_skipped(engine: Engine) -> None:
-    held = Held(engine)
-    batcher = Batcher(held, max_size=4, window_ms=0, queue_size=4, workers=1)  # type: ignore[arg-type]
-    try:
-        first = batcher.submit(CHINA)
-        assert held.entered.wait(30)
-        gone: Future = batcher.submit("What does Europe focus on?")
+    with holding(engine, max_size=4) as (batcher, held, first):
+        gone = batcher.submit("What does Europe focus on?")
         kept = batcher.submit("How is the U.S. expanding capacity?")
         assert gone.cancel()
         held.gate.set()
         assert first.result(timeout=60).text and kept.result(timeout=60).text
-    finally:
-        held.gate.set()
-        batcher.close()
     assert batcher.stats.questions == 2
 
 
