@@ -1,12 +1,11 @@
-"""Questions from many users, embedded together: the server's one worker thread takes every
-question waiting at that moment, embeds them in one encode (`Engine.ask_many`), then retrieves
-and answers each on its own, so each answer is the one `Engine.ask` gives alone.
+"""Questions from many users, embedded together: a worker thread takes every question waiting
+at that moment, embeds them in one encode (`Engine.ask_many`), then retrieves and answers each
+on its own, so each answer is the one `Engine.ask` gives alone.
 
 Why: the question's embedding is most of an answer's cost (about 5 ms of 8 here), and ONNX
-Runtime embeds a batch of 8 to 16 short questions for about two thirds of that each. One worker
-is enough on two cores: the encode releases the GIL, so the web server's thread parses and
-writes requests meanwhile, and the answering itself is Python that a second thread could not
-run at the same time anyway.
+Runtime embeds a batch of 8 to 16 short questions for about two thirds of that each. Two
+workers by default: ONNX Runtime releases the GIL, so one batch is encoded while the other
+worker answers its batch in Python; more would only queue for the GIL on two cores.
 
 A lone question goes at once. Only when others are already waiting does a batch wait up to
 `batch_window_ms` for more to join, up to `batch_max_size` (1: no batching). At most
@@ -51,7 +50,7 @@ class _Job:
 
 
 class Batcher:
-    """The server's queue of questions and the one thread that answers them."""
+    """The server's queue of questions and the worker threads that answer them."""
 
     def __init__(self, engine: "Engine", max_size: int, window_ms: float, queue_size: int, workers: int = 1) -> None:
         if max_size < 1 or queue_size < 1 or window_ms < 0 or workers < 1:
