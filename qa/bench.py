@@ -8,7 +8,8 @@ Every figure is a ratio or a comparison with a floor measured in the same proces
 moment, because the machine is shared: absolute milliseconds swing with the load of the other
 core, ratios of interleaved measurements much less.
 
-1. Query latency: warm `Engine.ask` against one question encode plus one FAISS search, per path.
+1. Query latency: warm `Engine.ask` against one question encode plus one FAISS search, per path;
+   and the cost per question of answering in batches (`Engine.ask_many`, as the server does).
 2. Index build: texts embedded per second by `build_index` against raw `model.encode`.
 3. Cold start: a fresh `qa ask --json` against a process that only loads the model and encodes
    one question: onnxruntime + tokenizers for the ONNX path, sentence-transformers for torch.
@@ -104,6 +105,29 @@ def bench_query(engines: dict[str, "Engine"], questions: list[tuple[str, tuple[s
     if "torch_query_p50_ms" in results:
         results["query_vs_torch_p50"] = results["query_p50_ms"] / results["torch_query_p50_ms"]
     return results
+
+
+def bench_batching(engine: "Engine", questions: list[tuple[str, tuple[str, ...]]], rounds: int) -> dict[str, Any]:
+    """What answering questions that arrive together costs (the server's micro-batches, `qa
+    eval`): every question asked alone against `Engine.ask_many` in batches of `batch_max_size`,
+    alternated round by round; the best round of each, in ms per question."""
+    from qa.engine import Question
+
+    size = engine.settings.batch_max_size
+    asked = [Question(q, h) for q, h in questions]
+    alone, batched = [], []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for question in asked:
+            engine.ask(question.text, history=question.history)
+        alone.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for start in range(0, len(asked), size):
+            engine.ask_many(asked[start:start + size])
+        batched.append(time.perf_counter() - started)
+    per_alone, per_batched = 1000 * min(alone) / len(asked), 1000 * min(batched) / len(asked)
+    return {"batch_max_size": size, "alone_ms_per_question": per_alone, "batched_ms_per_question": per_batched,
+            "batched_vs_alone": per_batched / per_alone}
 
 
 # ---------------------------------------------------------------- 2. index build
@@ -250,11 +274,13 @@ def bench_cold_start(index_dir: Path, model_path: Path, question: str, runs: int
 
 RSS_SCRIPT = """
 import json, sys
-from qa.engine import get_engine
+from qa.engine import Question, get_engine
 from qa.bench import load_questions
 engine = get_engine()
-for question, history in load_questions():
-    engine.ask(question, history=history)
+asked = [Question(question, history) for question, history in load_questions()]
+size = engine.settings.batch_max_size  # in batches, as the server answers questions that arrive together
+for start in range(0, len(asked), size):
+    engine.ask_many(asked[start:start + size])
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child would report
 # the (larger) benchmark process's peak.
 peak = next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:"))
@@ -356,6 +382,8 @@ def run(quick: bool, say: Say = _say, settings: Settings | None = None,
         engines = {"": engine, "torch_": Engine(s.with_(onnx=False), engine.index, embedder)}
         say(f"query latency over {len(questions)} eval questions, both paths")
         results.update(bench_query(engines, questions, rounds=1 if quick else 3))
+        say(f"answering the {len(questions)} eval questions in batches against one by one")
+        results.update(bench_batching(engine, questions, rounds=3 if quick else 5))
         results.update(bench_cold_start(index_dir, embedder.path, questions[0][0], 1 if quick else 3, say,
                                         threads=s.torch_threads))
         say("peak memory, both paths")

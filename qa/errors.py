@@ -90,3 +90,8 @@ class MilvusUnavailable(QAError):
             advice = ("Check that the file's folder exists and can be written, and that no other process has the "
                       "file open (Milvus Lite serves one process at a time); or unset QA_BACKEND to use the local FAISS index.")
         super().__init__(f"Cannot use Milvus at {uri}: {detail}. {advice}")
+
+
+class Overloaded(QAError):
+    """Too many questions are already waiting: the server says so at once instead of making
+    everyone wait longer (the JSON API answers 503 with Retry-After)."""

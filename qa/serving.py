@@ -1,12 +1,14 @@
-"""Who can reach the chat page: the server options shared by `python app.py` and `qa serve`
-(one definition, so the two cannot drift), and the warning printed when the page is reachable
-from more than this machine. No Gradio here: `qa --help` must stay instant."""
+"""Who can reach the chat page and the JSON API: the server options shared by `python app.py` and
+`qa serve` (one definition, so the two cannot drift), the rule that serving beyond this machine
+needs QA_API_TOKEN, and the warning printed when the app is reachable from more than this machine.
+No Gradio here: `qa --help` must stay instant."""
 
 from __future__ import annotations
 
 import argparse
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TOP_K_MAX = 10  # passages a question may ask for, on the page and in the API: past ten the answer only gets noisier
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -17,12 +19,25 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
-def exposure_warning(host: str, share: bool) -> str | None:
+def exposure_problem(host: str, share: bool, token: str | None) -> str | None:
+    """Why the server must not start, or None. Beyond this machine (another address, or a share
+    link), every call must need the token: without one, anyone who can reach the port could use
+    the API and the page."""
+    if token or (host in LOOPBACK and not share):
+        return None
+    where = "open a public gradio.live link (--share)" if share else f"listen on {host} (beyond this machine)"
+    return (f"refusing to {where} without a token. Set QA_API_TOKEN to a secret of 16 characters or more "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(32))'): API clients then send "
+            "'Authorization: Bearer <token>', and the page asks for it as its password. Or serve on this "
+            "machine only: --host 127.0.0.1.")
+
+
+def exposure_warning(host: str, share: bool, token: str | None = None) -> str | None:
     """One line saying who can reach the app, when that is more than this machine."""
     if share:
-        return ("Warning: --share opens a public gradio.live link: anyone with the link can use this app "
-                "(there is no login).")
+        return (f"Warning: --share opens a public gradio.live link: anyone with the link "
+                f"{'and the token ' if token else ''}can use this app.")
     if host not in LOOPBACK:
-        return (f"Warning: listening on {host}: anyone who can reach this machine on that network can use "
-                "this app (there is no login). Use --host 127.0.0.1 to keep it local.")
+        return (f"Warning: listening on {host}: anyone who can reach this machine on that network "
+                f"{'and has the token ' if token else ''}can use this app. Use --host 127.0.0.1 to keep it local.")
     return None

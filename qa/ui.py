@@ -2,13 +2,16 @@
 
     python app.py [--host HOST] [--port PORT] [--share]      (or: qa serve ...)
 
-All the answering is `Engine.ask`; this module wires the page and its events. The HTML is drawn
-by qa/ui_html.py (escaped there), the style sheet and browser script live in qa/ui_assets.py.
+All the answering is `Engine.ask`, through the server's `Batcher` (qa/batching.py), which
+embeds questions arriving together in one go. This module wires the page and its events, and
+serves the JSON API of qa/api.py beside it on the same port. The HTML is drawn by qa/ui_html.py
+(escaped there), the style sheet and browser script live in qa/ui_assets.py.
 """
 
 # No `from __future__ import annotations` here: gr.api reads the /ask function's annotations
 # at run time to decide that it returns two outputs (text, Answer dict) rather than one pair.
 import argparse
+import hmac
 import re
 import sys
 import time
@@ -18,10 +21,12 @@ from typing import Any, Iterator
 import gradio as gr
 
 from qa import Engine, QAError, Settings, get_engine
+from qa.api import api_app
+from qa.batching import Batcher
 from qa.feedback import record_dislike
 from qa.index import heading_of
 from qa.logs import configure_logging
-from qa.serving import add_server_arguments, exposure_warning
+from qa.serving import TOP_K_MAX, add_server_arguments, exposure_problem, exposure_warning
 from qa.ui_assets import COUNT_JS, CSS, HEAD, SCORES_JS, STAMP_SENT_JS
 from qa.ui_html import EMPTY_PANEL, esc, render_header, render_panel, render_question, render_reply
 
@@ -30,7 +35,6 @@ FACT_EXAMPLES = (
     "What share of lithium-ion battery production does China have?",
     "What market share is Europe aiming for by 2030?",
 )
-TOP_K_MAX = 10  # the slider's end; past ten passages the answer only gets noisier
 # Reads are thread-safe and an answer takes tens of milliseconds of CPU: a few at once keep
 # a 2-core machine busy without making everyone wait behind one slow request.
 CONCURRENCY = 4
@@ -42,6 +46,7 @@ QUEUE_SIZE = 64  # beyond this, new visitors are told the app is busy instead of
 STREAM_PAUSE_S = 0.08  # between streamed sentences: long enough to see, short enough not to annoy
 _PIECE_END = re.compile(r"(?<=\])\s+")  # streaming splits after each "[n]" marker
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}  # every event but /ask stays out of the API
+API_PREFIX = "/v1"  # where the JSON API (qa/api.py) is mounted
 
 
 def confidence_label(p: float) -> str:
@@ -84,8 +89,10 @@ def _pieces(text: str) -> list[str]:
     return [" ".join(parts[: i + 1]) for i in range(len(parts))] or [text]
 
 
-def make_respond(engine: Engine):  # type: ignore[no-untyped-def]
+def make_respond(engine: Engine, batcher: Batcher | None = None):  # type: ignore[no-untyped-def]
+    """The chat's handler. Questions go through `batcher` (the server's), or straight to the engine."""
     documents = {d.source: d.text for d in engine.documents}
+    ask = batcher.ask if batcher is not None else engine.ask
 
     def respond(question: str, chat: list, turns: list, k: float | None,
                 sent_at: float | None) -> Iterator[tuple]:
@@ -104,7 +111,7 @@ def make_respond(engine: Engine):  # type: ignore[no-untyped-def]
         top_k = max(1, min(TOP_K_MAX, round(k or engine.settings.top_k)))
         yield chat, gr.skip(), "", turns  # the question shows at once
         try:
-            answer = engine.ask(question, history=history, k=top_k).to_dict()
+            answer = ask(question, history=history, k=top_k).to_dict()
         except QAError as exc:
             chat.append({"role": "assistant", "content": f'<div class="qa-error">{esc(str(exc))}</div>'})
             yield chat, gr.skip(), question, turns
@@ -154,12 +161,12 @@ def make_on_like(feedback_path: Path):  # type: ignore[no-untyped-def]
     return on_like
 
 
-def make_api(engine: Engine):  # type: ignore[no-untyped-def]
+def make_api(batcher: Batcher):  # type: ignore[no-untyped-def]
     def ask(question: str, history: list[str] | None = None) -> tuple[str, dict]:
         """Ask about the article. `history`: earlier user questions, oldest first.
         Returns the answer text and Answer.to_dict() (citations, passages, timings)."""
         try:
-            answer = engine.ask(question, history=history or [])
+            answer = batcher.ask(question, history=history or [])
         except QAError as exc:
             raise gr.Error(str(exc)) from None
         return answer.text, answer.to_dict()
@@ -174,10 +181,12 @@ def new_chat() -> tuple[list, list, str]:
 
 # ------------------------------------------------------------------ page
 
-def build_app(engine: Engine, feedback_path: Path | None = None) -> gr.Blocks:
+def build_app(engine: Engine, feedback_path: Path | None = None, batcher: Batcher | None = None) -> gr.Blocks:
     """The page for an already loaded engine (tests pass theirs; `serve` passes get_engine()).
-    Thumbs-down answers go to `feedback_path` (default: the engine's settings.feedback_path)."""
+    Questions go through `batcher` (default: a new one with the engine's settings); thumbs-down
+    answers go to `feedback_path` (default: the engine's settings.feedback_path)."""
     settings = engine.settings
+    batcher = batcher or Batcher.for_engine(engine)
     feedback_path = feedback_path or settings.feedback_path
     header, article = render_header(engine.documents)
     examples_list = example_questions(engine)
@@ -212,7 +221,7 @@ def build_app(engine: Engine, feedback_path: Path | None = None) -> gr.Blocks:
             with gr.Column(scale=2, min_width=360, elem_id="qa-sources-col"):
                 sources = gr.HTML(EMPTY_PANEL, elem_id="qa-sources")
 
-        respond = make_respond(engine)
+        respond = make_respond(engine, batcher)
         outputs = [chat, sources, box, turns]
         asking = [event(respond, inputs=[box, chat, turns, k, sent_at], outputs=outputs, js=STAMP_SENT_JS, **PRIVATE)
                   for event in (box.submit, ask_btn.click)]
@@ -229,7 +238,7 @@ def build_app(engine: Engine, feedback_path: Path | None = None) -> gr.Blocks:
         k.release(None, inputs=[k], outputs=[k], js=f"(k) => Math.min({TOP_K_MAX}, Math.max(1, Math.round(k)))",
                   **PRIVATE)
         show_scores.change(None, inputs=[show_scores], outputs=None, js=SCORES_JS, **PRIVATE)
-        gr.api(make_api(engine), api_name="ask")
+        gr.api(make_api(batcher), api_name="ask")
     return demo
 
 
@@ -238,38 +247,70 @@ THEME = gr.themes.Soft(primary_hue="teal", font=["ui-sans-serif", "system-ui", "
                        font_mono=["ui-monospace", "SFMono-Regular", "monospace"])
 
 
-def launch(demo: gr.Blocks, host: str, port: int, share: bool = False, block: bool = True) -> str:
-    """Serve `demo` and print where; returns the local URL (at once when `block` is False, for tests)."""
+def launch(demo: gr.Blocks, host: str, port: int, share: bool = False, block: bool = True,
+           api: Any = None, token: str | None = None) -> str:
+    """Serve `demo`, and the JSON API application `api` (qa/api.py) at /v1 of the same server,
+    and print where; returns the local URL (at once when `block` is False, for tests). With a
+    `token`, the page asks for it as its password (any user name)."""
+    from starlette.routing import Mount
+
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    # Gradio builds its FastAPI app inside launch(); app_kwargs go to that app's constructor, so the
+    # API's routes come first and one process and one port serve both.
+    app_kwargs = {"routes": [Mount(API_PREFIX, app=api)]} if api is not None else None
     # quiet: Gradio's own banner tells developers to edit launch(); we print the user's options instead.
     # The page has no file input: max_file_size keeps Gradio's upload route from taking files.
     _, url, share_url = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
                                     theme=THEME, css=CSS, head=HEAD, show_error=False, quiet=True,
-                                    max_file_size="1kb", state_session_capacity=SESSION_CAPACITY)
+                                    max_file_size="1kb", state_session_capacity=SESSION_CAPACITY,
+                                    app_kwargs=app_kwargs, auth=token_login(token) if token else None,
+                                    auth_message="Enter any user name, and this server's QA_API_TOKEN as the password.")
     if block:
         print(f"Serving the chat on {url}" + (f" and {share_url}" if share_url else "") + " (Ctrl+C to stop)",
               flush=True)
+        if api is not None:
+            print(f"JSON API: POST {url.rstrip('/')}{API_PREFIX}/ask, schema at {url.rstrip('/')}{API_PREFIX}/openapi.json",
+                  flush=True)
         demo.block_thread()
     return url
 
 
+def token_login(token: str):  # type: ignore[no-untyped-def]
+    """Gradio's login check for the page: any user name, the API token as the password."""
+    def check(_username: str, password: str) -> bool:
+        return hmac.compare_digest(password.encode(), token.encode())
+
+    return check
+
+
 def serve(host: str | None = None, port: int | None = None, share: bool = False) -> int:
-    """Load the engine once (building the index if needed), then serve until stopped."""
+    """Load the engine once (building the index if needed), then serve the page and the JSON API
+    until stopped. Refuses to serve beyond this machine without QA_API_TOKEN."""
     configure_logging(verbose=False)
     try:
         settings = Settings.from_env()
-        print("Loading the engine (the index is built on first run)…", file=sys.stderr, flush=True)
-        engine = get_engine()
     except QAError as exc:
         print(f"qa: {exc}", file=sys.stderr)
         return 1
     host = host or settings.host
     port = settings.port if port is None else port
-    warning = exposure_warning(host, share)
+    problem = exposure_problem(host, share, settings.api_token)
+    if problem:
+        print(f"qa: {problem}", file=sys.stderr)
+        return 1
+    try:
+        print("Loading the engine (the index is built on first run)…", file=sys.stderr, flush=True)
+        engine = get_engine()
+    except QAError as exc:
+        print(f"qa: {exc}", file=sys.stderr)
+        return 1
+    warning = exposure_warning(host, share, settings.api_token)
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    batcher = Batcher.for_engine(engine)
     try:
-        launch(build_app(engine), host, port, share)
+        launch(build_app(engine, batcher=batcher), host, port, share, api=api_app(engine, batcher, settings.api_token),
+               token=settings.api_token)
     except OSError as exc:
         reason = "the port is in use" if "empty port" in str(exc) else str(exc).rstrip(".")
         print(f"qa: cannot serve on {host}:{port} ({reason}). Pick another port with --port N or QA_PORT=N.",

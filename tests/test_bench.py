@@ -10,12 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import bench, bench_scale
+from qa import bench, bench_report, bench_scale
 from qa.embedding import Embedder
 from qa.engine import Engine
 from qa.settings import Settings
 from qa.text import content_stems
 
+HEADLINE_KEYS = ("query_p50_ms", "query_floor_p50_ms", "query_ratio_p50", "torch_query_p50_ms",
+                 "torch_query_floor_p50_ms", "torch_query_ratio_p50", "query_vs_torch_p50", "build_texts_per_s",
+                 "raw_encode_texts_per_s", "build_ratio", "build_ratio_without_export", "cold_start_s",
+                 "cold_start_floor_s", "cold_start_margin_s", "torch_cold_start_s", "torch_cold_start_floor_s",
+                 "torch_cold_start_margin_s", "cold_start_vs_torch_floor")
 SCALE_KEYS = {"passages", "index", "build_s", "bytes_per_passage", "query_p50_ms", "query_p95_ms", "recall_at_10"}
 
 
@@ -111,6 +116,15 @@ def test_engine_measurements_return_the_documented_keys(engine: Engine, settings
     assert "| 500 | flat_ip |" in text and "- a change" in text and "cores" in text
     assert "ONNX against torch path" in text and "290 with Gradio" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_batching_measurement_answers_the_same_questions_both_ways(engine: Engine) -> None:
+    found = bench.bench_batching(engine, bench.load_questions()[:6], rounds=1)
+    assert found["batch_max_size"] == engine.settings.batch_max_size
+    assert found["alone_ms_per_question"] > 0 and found["batched_ms_per_question"] > 0
+    assert found["batched_vs_alone"] == found["batched_ms_per_question"] / found["alone_ms_per_question"]
+    summary = bench_report.headline({**found, **{k: 1.0 for k in HEADLINE_KEYS}})
+    assert any(row[0].startswith(f"answering in batches of {found['batch_max_size']}") for row in summary)
 
 
 def test_floor_processes_need_an_onnx_model_in_the_index(tmp_path: Path, settings: Settings) -> None:
