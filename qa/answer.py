@@ -82,12 +82,7 @@ def missing_names(query: Query, name_vectors: np.ndarray, index: Index, similari
 
 def chunk_similarity(index: Index, rows: set[int], query_vector: np.ndarray) -> dict[int, float]:
     """Each chunk's best dense key similarity (its text, or the question it answers)."""
-    sims = {}
-    for row in rows:
-        keys = index.chunk_keys(row)
-        vectors = np.vstack([index.chunk_vectors.reconstruct(int(k)) for k in keys])
-        sims[row] = float((vectors @ query_vector).max())
-    return sims
+    return {row: float((index.key_vectors[index.chunk_keys(row)] @ query_vector).max()) for row in rows}
 
 
 def rank_passages(scoring: Scoring, index: Index, k: int) -> list[Passage]:

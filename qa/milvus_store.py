@@ -336,8 +336,9 @@ def _read_tables(client: "MilvusClient", settings: Settings, build: str, manifes
     word_rows = _all_rows(client, uri, names["words"], ["word", "vector"], counts["vocabulary"])
     dim = int(manifest["dim"])
     vectors = lambda rows: np.asarray([r["vector"] for r in rows], dtype=np.float32).reshape(-1, dim)  # noqa: E731
-    key_vectors = faiss.IndexFlatIP(dim)  # the answer stage reads keys back by row (reconstruct)
-    key_vectors.add(vectors(key_rows))
+    key_vectors = vectors(key_rows)
+    key_index = faiss.IndexFlatIP(dim)  # a flat index of the keys, as the FAISS build holds (no search runs on it)
+    key_index.add(key_vectors)
     if [len(chunks), len(key_rows), len(sentences), len(word_rows)] != \
             [counts.get("chunks"), counts.get("keys"), counts.get("sentences"), counts.get("vocabulary")] \
             or any(r["id"] != i for rows in (chunk_rows, sentence_rows, key_rows, word_rows) for i, r in enumerate(rows)):
@@ -346,8 +347,9 @@ def _read_tables(client: "MilvusClient", settings: Settings, build: str, manifes
                           page_starts=tuple(d["page_starts"])) for d in blobs["documents"]]
     names_set = frozenset(blobs["names"])
     return Index(
-        manifest=manifest, documents=documents, chunks=chunks, sentences=sentences, chunk_vectors=key_vectors,
-        key_chunk=np.asarray([r["chunk"] for r in key_rows], dtype=np.int64), sentence_vectors=vectors(sentence_rows),
+        manifest=manifest, documents=documents, chunks=chunks, sentences=sentences, chunk_vectors=key_index,
+        key_chunk=np.asarray([r["chunk"] for r in key_rows], dtype=np.int64), key_vectors=key_vectors,
+        sentence_vectors=vectors(sentence_rows),
         sentence_index=None, bm25=None, sentence_bm25=None,  # the search legs run in Milvus
         vocabulary=[r["word"] for r in word_rows], vocabulary_vectors=vectors(word_rows), names=names_set,
         stem_idf=sentence_idf(sentences), name_subject=name_subjects(sentences, names_set),
