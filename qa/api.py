@@ -53,6 +53,8 @@ class AskRequest(BaseModel):
                                description="Earlier questions of the conversation, oldest first: a follow-up "
                                            "such as 'What about Europe?' is read against them.")
     k: int | None = Field(None, ge=1, le=TOP_K_MAX, description="Passages to return (default 4).")
+    sources: list[str] | None = Field(None, description="Answer from these documents only (their `source`, as "
+                                                        "citations and /v1/health name them); default: all.")
 
 
 class CitationOut(BaseModel):
@@ -154,7 +156,7 @@ def api_app(engine: "Engine", batcher: "Batcher", token: str | None = None) -> "
         """Answer a question from the article, or abstain. The body of the response is exactly
         what `qa ask --json` prints."""
         try:
-            future = batcher.submit(request.question, request.history, request.k)
+            future = batcher.submit(request.question, request.history, request.k, request.sources)
         except Overloaded as exc:
             return error(503, str(exc), {"Retry-After": str(RETRY_AFTER_S)})
         try:
@@ -166,7 +168,7 @@ def api_app(engine: "Engine", batcher: "Batcher", token: str | None = None) -> "
     @app.get("/health", dependencies=[Depends(authorised)], response_model=HealthOut, responses=_errors(401))
     async def health() -> dict[str, Any]:
         """Whether the index is loaded, and which corpus and model answer."""
-        return health_report(engine, batcher, token is not None)
+        return health_report(batcher.engine, batcher, token is not None)  # the engine now serving (uploads swap it)
 
     return LimitBody(app, MAX_BODY_BYTES)
 

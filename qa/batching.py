@@ -77,10 +77,12 @@ class Batcher:
     def waiting(self) -> int:
         return len(self._waiting)
 
-    def submit(self, question: str, history: Sequence[str] = (), k: int | None = None) -> "Future[Answer]":
+    def submit(self, question: str, history: Sequence[str] = (), k: int | None = None,
+               sources: Sequence[str] | None = None) -> "Future[Answer]":
         """Queue a question; the future holds its Answer, or the QuestionInvalid it raised.
         Raises Overloaded at once when `queue_size` questions are already waiting."""
-        job = _Job(Question(question, history if isinstance(history, str) else tuple(history or ()), k))
+        job = _Job(Question(question, history if isinstance(history, str) else tuple(history or ()), k,
+                            tuple(sources) if sources else None))
         with self._changed:
             if self._closed:
                 raise Overloaded("The server is shutting down. Try again in a moment.")
@@ -92,10 +94,11 @@ class Batcher:
             self._changed.notify()
         return job.future
 
-    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None) -> "Answer":
+    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None,
+            sources: Sequence[str] | None = None) -> "Answer":
         """`Engine.ask`, through the queue: blocks until the answer is ready. Raises what
         `Engine.ask` raises, or Overloaded."""
-        return self.submit(question, history, k).result()
+        return self.submit(question, history, k, sources).result()
 
     def close(self) -> None:
         """Stop the worker after the batch in hand; questions still waiting are refused."""

@@ -302,7 +302,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.ui import serve  # imports Gradio: only when serving
 
-    return serve(host=args.host, port=args.port, share=args.share)
+    return serve(host=args.host, port=args.port, share=args.share, allow_uploads=args.allow_uploads or None)
 
 
 COMMANDS = {"index": cmd_index, "ask": cmd_ask, "source": cmd_source, "eval": cmd_eval, "train": cmd_train,

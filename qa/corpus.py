@@ -29,14 +29,18 @@ LOADERS: dict[str, Loader] = {
     ".docx": word.load,
 }
 SUFFIXES = tuple(LOADERS)
+UPLOADS = "uploads"  # the corpus subfolder that documents uploaded from the page go to (qa/uploads.py)
 _KINDS = ", ".join(SUFFIXES[:-1]) + " or " + SUFFIXES[-1]
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    """The corpus folder's files of a known format, sorted, so builds are reproducible."""
+    """The corpus folder's files of a known format, and those of its `uploads/` folder (where the
+    page stores uploaded documents), sorted, so builds are reproducible."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"Corpus folder {corpus_dir} does not exist. Create it and put {_KINDS} files in it, or set QA_CORPUS_DIR.")
-    files = sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
+    folders = [corpus_dir] + ([corpus_dir / UPLOADS] if (corpus_dir / UPLOADS).is_dir() else [])
+    files = sorted(p for folder in folders for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
     if not files:
         raise CorpusError(f"Corpus folder {corpus_dir} has no {_KINDS} files. Add at least one article.")
     return files

@@ -94,12 +94,13 @@ class Engine:
         raise CorpusError(f"No document {source!r} in the index. Known: {', '.join(d.source for d in self.index.documents)}.")
 
     def candidates(self, question: str, history: Sequence[str] = (), k: int | None = None,
-                   retriever: str | None = None, resolve_follow_ups: bool | None = None) -> Candidates:
+                   retriever: str | None = None, resolve_follow_ups: bool | None = None,
+                   sources: Sequence[str] | None = None) -> Candidates:
         """Everything the answer model weighs for one question, before it decides: the analysed
         question, the candidate pool and each candidate's features. `qa train` learns from these.
         Raises QuestionInvalid for an empty or over-long question, before any model work."""
         started = time.perf_counter()
-        prepared = self._prepare(question, history, k, retriever, resolve_follow_ups)
+        prepared = self._prepare(question, history, k, retriever, resolve_follow_ups, sources)
         vectors = self.embedder.encode(prepared.texts)
         return self._candidates_from(prepared, vectors, 1000 * (time.perf_counter() - started))
 
@@ -114,7 +115,7 @@ class Engine:
         for q in questions:
             started = time.perf_counter()
             try:
-                one = self._prepare(q.text, q.history, q.k, retriever, resolve_follow_ups)
+                one = self._prepare(q.text, q.history, q.k, retriever, resolve_follow_ups, q.sources)
             except QuestionInvalid as exc:
                 prepared.append(exc)
                 continue
@@ -144,7 +145,7 @@ class Engine:
                 for found in self.candidates_many(questions, retriever, resolve_follow_ups)]
 
     def _prepare(self, question: str, history: Sequence[str], k: int | None, retriever: str | None,
-                 resolve_follow_ups: bool | None) -> _Prepared:
+                 resolve_follow_ups: bool | None, sources: Sequence[str] | None = None) -> _Prepared:
         """The checked and analysed question, and the texts to embed for it. No model work."""
         s = self.settings
         text = clean_question(question, s.max_question_chars)
@@ -154,12 +155,26 @@ class Engine:
         mode = retriever or s.retriever
         if mode not in RETRIEVERS:
             raise QuestionInvalid(f"retriever must be one of {', '.join(RETRIEVERS)}, got {mode!r}.")
+        chosen = self._chosen_sources(sources)
         query = analyse(text, _clean_history(history, s), self.index.names, self.index.stems, self.index.words,
                         s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups)
         # Only the question and its unknown names are embedded: each extra text costs about as
         # much as the question itself. Other words take their vectors from the index vocabulary;
         # a word the corpus never uses has none, and counts as absent from every sentence.
-        return _Prepared(query, k, mode)
+        return _Prepared(query, k, mode, chosen)
+
+    def _chosen_sources(self, sources: Sequence[str] | None) -> frozenset[str] | None:
+        """The documents a question is restricted to, checked against the index (None: all)."""
+        if not sources:
+            return None
+        if isinstance(sources, str):
+            sources = [sources]
+        known = {d.source for d in self.index.documents}
+        unknown = [str(s) for s in sources if s not in known]
+        if unknown:
+            raise QuestionInvalid(f"No document {', '.join(map(repr, unknown))} in the index. "
+                                  f"Known: {', '.join(sorted(known))}.")
+        return frozenset(sources)
 
     def _candidates_from(self, prepared: _Prepared, vectors: np.ndarray, embed_ms: float) -> Candidates:
         """The rest of `candidates`, given the vectors of `prepared.texts`."""
@@ -168,7 +183,7 @@ class Engine:
         word_vectors = _word_vectors(query, vectors[1:], self.index)
         pool = search(self.index, query.searched_for, vectors[0], depth=max(s.candidates, k), rrf_k=s.rrf_k,
                       mode=prepared.mode, pool_passages=max(s.pool_passages, k), sentence_hits=s.pool_sentence_hits,
-                      backend=self.backend)
+                      backend=self.backend, sources=prepared.sources)
         retrieved = time.perf_counter()
         missing = missing_names(query, vectors[1:], self.index, s.unknown_term_similarity)
         rows = {row for sid in pool.sentences for row in self.index.sentence_chunks(sid)}
@@ -182,11 +197,13 @@ class Engine:
                                       "features": 1000 * (featured - retrieved)})
 
     def ask(self, question: str, history: Sequence[str] = (), k: int | None = None,
-            retriever: str | None = None, resolve_follow_ups: bool | None = None) -> Answer:
-        """Answer from the corpus, or abstain. `history` holds the earlier user turns, oldest first.
+            retriever: str | None = None, resolve_follow_ups: bool | None = None,
+            sources: Sequence[str] | None = None) -> Answer:
+        """Answer from the corpus, or abstain. `history` holds the earlier user turns, oldest first;
+        `sources` restricts the answer to those documents (their `source`, as citations name them).
         Raises QuestionInvalid for an empty or over-long question, before any model work."""
         started = time.perf_counter()
-        found = self.candidates(question, history, k, retriever, resolve_follow_ups)
+        found = self.candidates(question, history, k, retriever, resolve_follow_ups, sources)
         answering = time.perf_counter()
         return self.decide(found, started=started, answering=answering)
 
@@ -224,6 +241,7 @@ class Question:
     text: str
     history: Sequence[str] = ()
     k: int | None = None
+    sources: Sequence[str] | None = None  # restrict the answer to these documents
 
 
 @dataclass(frozen=True)
@@ -233,6 +251,7 @@ class _Prepared:
     query: Query
     k: int
     mode: str
+    sources: frozenset[str] | None = None
 
     @property
     def texts(self) -> list[str]:

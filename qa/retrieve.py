@@ -84,6 +84,34 @@ class LocalSearch:
         return bm25_ranking(self.index.sentence_bm25, query, depth)
 
 
+class SourceFilter:
+    """Another backend's legs restricted to some documents: each leg looks through the whole
+    index (a search over one article costs well under a millisecond) and keeps the rows of the
+    chosen documents, up to the depth asked for."""
+
+    def __init__(self, backend: SearchBackend, index: Index, sources: frozenset[str]) -> None:
+        self.backend, self.index, self.sources = backend, index, sources
+        self.everything = max(len(index.chunks), len(index.sentences), len(index.key_chunk))
+
+    def _chunks(self, hits: list[tuple[int, float]], depth: int) -> list[tuple[int, float]]:
+        return [(row, score) for row, score in hits if self.index.chunks[row].source in self.sources][:depth]
+
+    def _sentences(self, hits: list[tuple[int, float]], depth: int) -> list[tuple[int, float]]:
+        return [(sid, score) for sid, score in hits if self.index.sentences[sid].source in self.sources][:depth]
+
+    def dense_keys(self, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        return self._chunks(self.backend.dense_keys(query_vector, self.everything), depth)
+
+    def dense_sentences(self, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        return self._sentences(self.backend.dense_sentences(query_vector, self.everything), depth)
+
+    def bm25_chunks(self, query: str, depth: int) -> list[tuple[int, float]]:
+        return self._chunks(self.backend.bm25_chunks(query, self.everything), depth)
+
+    def bm25_sentences(self, query: str, depth: int) -> list[tuple[int, float]]:
+        return self._sentences(self.backend.bm25_sentences(query, self.everything), depth)
+
+
 def _search(vectors, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:  # type: ignore[no-untyped-def]
     depth = min(depth, vectors.ntotal)
     if depth < 1:
@@ -134,7 +162,8 @@ def fuse(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[int,
 
 
 def search(index: Index, query: str, query_vector: np.ndarray, *, depth: int, rrf_k: int, mode: str,
-           pool_passages: int, sentence_hits: int, backend: SearchBackend | None = None) -> Pool:
+           pool_passages: int, sentence_hits: int, backend: SearchBackend | None = None,
+           sources: frozenset[str] | None = None) -> Pool:
     """The candidate pool of one question.
 
     `query` is the question as resolved against the history (`Query.searched_for`) and
@@ -142,8 +171,11 @@ def search(index: Index, query: str, query_vector: np.ndarray, *, depth: int, rr
     `rrf_k` the fusion constant, `mode` the retriever ("hybrid", "dense" or "bm25"), and
     `pool_passages` / `sentence_hits` how many fused passages and leg hits become candidates
     (`Settings.pool_passages`, `Settings.pool_sentence_hits`). `backend` runs the legs (default:
-    FAISS and bm25s on `index`); the fusion is ours whichever backend searched."""
+    FAISS and bm25s on `index`); the fusion is ours whichever backend searched. `sources`, when
+    given, restricts every leg to the documents it names."""
     backend = backend or LocalSearch(index)
+    if sources is not None:
+        backend = SourceFilter(backend, index, sources)
     use_dense, use_bm25 = mode in ("hybrid", "dense"), mode in ("hybrid", "bm25")
     dense = dense_ranking(backend, query_vector, depth) if use_dense else []
     hits = backend.dense_sentences(query_vector, depth) if use_dense else []

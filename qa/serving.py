@@ -16,6 +16,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="address to bind (default QA_HOST or 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=None, help="port (default QA_PORT or 7860)")
     parser.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    parser.add_argument("--allow-uploads", action="store_true",
+                        help="let the page take documents (PDF, HTML, Word, Markdown, text) into corpus/uploads/; "
+                             "off by default (also QA_ALLOW_UPLOADS=1)")
     return parser
 
 

@@ -65,6 +65,10 @@ class Settings:
     # Corpus files larger than this are skipped with a warning, before they are read: 20 MB holds
     # a 1,000-page text PDF or a long report with figures, and bounds the parse time of one file.
     max_document_bytes: int = 20_000_000
+    # Uploads from the page: off unless asked for (--allow-uploads); at most this many files in
+    # the corpus's uploads folder, so a visitor cannot fill the disk.
+    allow_uploads: bool = False
+    max_uploads: int = 50
     # A .docx is a zip: one whose directory declares more than this unpacked is skipped unread
     # (a zip bomb). The text of even a long Word file unpacks to a few MB; 100 MB leaves room for images.
     max_unzipped_bytes: int = 100_000_000
@@ -133,7 +137,7 @@ class Settings:
                     "top_k", "candidates", "rrf_k",
                     "max_answer_sentences", "max_question_chars", "exact_search_limit", "hnsw_m",
                     "hnsw_ef_construction", "hnsw_ef_search", "embed_batch_size", "torch_threads",
-                    "max_document_bytes", "max_unzipped_bytes", "batch_max_size", "batch_workers", "queue_size")
+                    "max_document_bytes", "max_unzipped_bytes", "max_uploads", "batch_max_size", "batch_workers", "queue_size")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)!r}")

@@ -28,6 +28,7 @@ from qa.index import heading_of
 from qa.logs import configure_logging
 from qa.serving import TOP_K_MAX, add_server_arguments, exposure_problem, exposure_warning
 from qa.ui_assets import COUNT_JS, CSS, HEAD, SCORES_JS, STAMP_SENT_JS
+from qa.ui_uploads import ACCEPTED, ALL_DOCUMENTS, RefuseUploads, chosen_sources, document_choices, make_on_upload
 from qa.ui_html import EMPTY_PANEL, esc, render_header, render_panel, render_question, render_reply
 
 # Article facts offered beside the FAQ questions (which are read from the index).
@@ -90,16 +91,18 @@ def _pieces(text: str) -> list[str]:
 
 
 def make_respond(engine: Engine, batcher: Batcher | None = None):  # type: ignore[no-untyped-def]
-    """The chat's handler. Questions go through `batcher` (the server's), or straight to the engine."""
-    documents = {d.source: d.text for d in engine.documents}
-    ask = batcher.ask if batcher is not None else engine.ask
-
-    def respond(question: str, chat: list, turns: list, k: float | None,
+    """The chat's handler. Questions go through `batcher` (the server's), or straight to the engine.
+    The documents cards are drawn from are the serving engine's, read per question: an upload
+    swaps the engine."""
+    def respond(question: str, chat: list, turns: list, k: float | None, document: str | None,
                 sent_at: float | None) -> Iterator[tuple]:
         """Stream one answer into the chat. `turns` holds one record per answered question (answer i
         is turn i: its markers and cards carry that number); `sent_at` is the browser's clock when
         the question was sent, echoed back so the page can show the whole wait."""
         started = time.perf_counter()
+        current = batcher.engine if batcher is not None else engine
+        ask = batcher.ask if batcher is not None else current.ask
+        documents = {d.source: d.text for d in current.documents}
         question = question or ""
         if not question.strip():  # the page sends nothing then; a request that comes anyway changes nothing
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -111,7 +114,7 @@ def make_respond(engine: Engine, batcher: Batcher | None = None):  # type: ignor
         top_k = max(1, min(TOP_K_MAX, round(k or engine.settings.top_k)))
         yield chat, gr.skip(), "", turns  # the question shows at once
         try:
-            answer = ask(question, history=history, k=top_k).to_dict()
+            answer = ask(question, history=history, k=top_k, sources=chosen_sources(document)).to_dict()
         except QAError as exc:
             chat.append({"role": "assistant", "content": f'<div class="qa-error">{esc(str(exc))}</div>'})
             yield chat, gr.skip(), question, turns
@@ -135,9 +138,9 @@ def make_respond(engine: Engine, batcher: Batcher | None = None):  # type: ignor
 def keep_box(respond):  # type: ignore[no-untyped-def]
     """`respond` for an example button: the question is the button's text, and whatever the user
     was typing stays in the box."""
-    def respond_to_example(question: str, chat: list, turns: list, k: float | None,
+    def respond_to_example(question: str, chat: list, turns: list, k: float | None, document: str | None,
                            sent_at: float | None) -> Iterator[tuple]:
-        for chat_, panel, _, turns_ in respond(question, chat, turns, k, sent_at):
+        for chat_, panel, _, turns_ in respond(question, chat, turns, k, document, sent_at):
             yield chat_, panel, gr.skip(), turns_
 
     return respond_to_example
@@ -181,19 +184,22 @@ def new_chat() -> tuple[list, list, str]:
 
 # ------------------------------------------------------------------ page
 
-def build_app(engine: Engine, feedback_path: Path | None = None, batcher: Batcher | None = None) -> gr.Blocks:
+def build_app(engine: Engine, feedback_path: Path | None = None, batcher: Batcher | None = None,
+              allow_uploads: bool | None = None) -> gr.Blocks:
     """The page for an already loaded engine (tests pass theirs; `serve` passes get_engine()).
     Questions go through `batcher` (default: a new one with the engine's settings); thumbs-down
-    answers go to `feedback_path` (default: the engine's settings.feedback_path)."""
+    answers go to `feedback_path` (default: the engine's settings.feedback_path). With
+    `allow_uploads` (default: the engine's settings.allow_uploads) the page takes documents."""
     settings = engine.settings
     batcher = batcher or Batcher.for_engine(engine)
     feedback_path = feedback_path or settings.feedback_path
+    uploads = settings.allow_uploads if allow_uploads is None else allow_uploads
     header, article = render_header(engine.documents)
     examples_list = example_questions(engine)
     with gr.Blocks(title="Ask the article", analytics_enabled=False) as demo:
-        gr.HTML(header)
+        header_html = gr.HTML(header)
         with gr.Accordion("Read the whole article", open=False):
-            gr.HTML(article)
+            article_html = gr.HTML(article)
         turns = gr.State([])
         sent_at = gr.Number(visible=False)  # filled in the browser when a question is sent
         with gr.Row(equal_height=False):
@@ -218,15 +224,28 @@ def build_app(engine: Engine, feedback_path: Path | None = None, batcher: Batche
                                   label="Passages retrieved (top-k)", elem_id="qa-top-k")
                     show_scores = gr.Checkbox(False, label="Show scores (retrieval scores on the source cards, "
                                                            "the answer's probability of being right)")
+                    document = gr.Dropdown(document_choices(engine), value=ALL_DOCUMENTS, label="Ask which documents",
+                                           elem_id="qa-document")
+                if uploads:
+                    with gr.Accordion("Add your documents", open=False, elem_id="qa-uploads"):
+                        upload = gr.File(label=f"PDF, HTML, Word, Markdown or text, up to "
+                                               f"{settings.max_document_bytes // 1_000_000} MB each",
+                                         file_count="multiple", file_types=ACCEPTED, type="filepath",
+                                         elem_id="qa-upload")
+                        upload_status = gr.HTML("", elem_id="qa-upload-status")
             with gr.Column(scale=2, min_width=360, elem_id="qa-sources-col"):
                 sources = gr.HTML(EMPTY_PANEL, elem_id="qa-sources")
 
         respond = make_respond(engine, batcher)
         outputs = [chat, sources, box, turns]
-        asking = [event(respond, inputs=[box, chat, turns, k, sent_at], outputs=outputs, js=STAMP_SENT_JS, **PRIVATE)
-                  for event in (box.submit, ask_btn.click)]
-        asking += [button.click(keep_box(respond), inputs=[button, chat, turns, k, sent_at], outputs=outputs,
+        # sent_at comes last: the page script stamps the last input with the time of sending.
+        asking = [event(respond, inputs=[box, chat, turns, k, document, sent_at], outputs=outputs,
+                        js=STAMP_SENT_JS, **PRIVATE) for event in (box.submit, ask_btn.click)]
+        asking += [button.click(keep_box(respond), inputs=[button, chat, turns, k, document, sent_at], outputs=outputs,
                                 js=STAMP_SENT_JS, **PRIVATE) for button in examples]
+        if uploads:
+            upload.upload(make_on_upload(batcher), inputs=[upload],
+                          outputs=[upload_status, header_html, article_html, document, upload], **PRIVATE)
         chat.like(make_on_like(feedback_path), inputs=[turns], outputs=None, **PRIVATE)
         # Both ways of clearing (the chat's trash icon and "New chat") start over completely,
         # and stop an answer still streaming, which would otherwise write into the new chat.
@@ -248,22 +267,25 @@ THEME = gr.themes.Soft(primary_hue="teal", font=["ui-sans-serif", "system-ui", "
 
 
 def launch(demo: gr.Blocks, host: str, port: int, share: bool = False, block: bool = True,
-           api: Any = None, token: str | None = None) -> str:
+           api: Any = None, token: str | None = None, uploads: bool = False, max_upload_bytes: int = 20_000_000) -> str:
     """Serve `demo`, and the JSON API application `api` (qa/api.py) at /v1 of the same server,
     and print where; returns the local URL (at once when `block` is False, for tests). With a
     `token`, the page asks for it as its password (any user name)."""
+    from starlette.middleware import Middleware
     from starlette.routing import Mount
 
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     # Gradio builds its FastAPI app inside launch(); app_kwargs go to that app's constructor, so the
     # API's routes come first and one process and one port serve both.
-    app_kwargs = {"routes": [Mount(API_PREFIX, app=api)]} if api is not None else None
+    app_kwargs: dict[str, Any] = {"routes": [Mount(API_PREFIX, app=api)]} if api is not None else {}
+    if not uploads:  # Gradio's upload route would still store small files: refuse them all
+        app_kwargs["middleware"] = [Middleware(RefuseUploads)]
     # quiet: Gradio's own banner tells developers to edit launch(); we print the user's options instead.
-    # The page has no file input: max_file_size keeps Gradio's upload route from taking files.
     _, url, share_url = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
                                     theme=THEME, css=CSS, head=HEAD, show_error=False, quiet=True,
-                                    max_file_size="1kb", state_session_capacity=SESSION_CAPACITY,
-                                    app_kwargs=app_kwargs, auth=token_login(token) if token else None,
+                                    max_file_size=max_upload_bytes if uploads else "1kb",
+                                    state_session_capacity=SESSION_CAPACITY,
+                                    app_kwargs=app_kwargs or None, auth=token_login(token) if token else None,
                                     auth_message="Enter any user name, and this server's QA_API_TOKEN as the password.")
     if block:
         print(f"Serving the chat on {url}" + (f" and {share_url}" if share_url else "") + " (Ctrl+C to stop)",
@@ -283,7 +305,8 @@ def token_login(token: str):  # type: ignore[no-untyped-def]
     return check
 
 
-def serve(host: str | None = None, port: int | None = None, share: bool = False) -> int:
+def serve(host: str | None = None, port: int | None = None, share: bool = False,
+          allow_uploads: bool | None = None) -> int:
     """Load the engine once (building the index if needed), then serve the page and the JSON API
     until stopped. Refuses to serve beyond this machine without QA_API_TOKEN."""
     configure_logging(verbose=False)
@@ -294,6 +317,7 @@ def serve(host: str | None = None, port: int | None = None, share: bool = False)
         return 1
     host = host or settings.host
     port = settings.port if port is None else port
+    uploads = settings.allow_uploads if allow_uploads is None else allow_uploads
     problem = exposure_problem(host, share, settings.api_token)
     if problem:
         print(f"qa: {problem}", file=sys.stderr)
@@ -309,8 +333,9 @@ def serve(host: str | None = None, port: int | None = None, share: bool = False)
         print(warning, file=sys.stderr, flush=True)
     batcher = Batcher.for_engine(engine)
     try:
-        launch(build_app(engine, batcher=batcher), host, port, share, api=api_app(engine, batcher, settings.api_token),
-               token=settings.api_token)
+        launch(build_app(engine, batcher=batcher, allow_uploads=uploads), host, port, share,
+               api=api_app(engine, batcher, settings.api_token), token=settings.api_token, uploads=uploads,
+               max_upload_bytes=settings.max_document_bytes)
     except OSError as exc:
         reason = "the port is in use" if "empty port" in str(exc) else str(exc).rstrip(".")
         print(f"qa: cannot serve on {host}:{port} ({reason}). Pick another port with --port N or QA_PORT=N.",
@@ -324,4 +349,4 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="app.py",
                                      description="Chat with the article: quoted answers with checkable sources.")
     args = add_server_arguments(parser).parse_args(argv)
-    return serve(host=args.host, port=args.port, share=args.share)
+    return serve(host=args.host, port=args.port, share=args.share, allow_uploads=args.allow_uploads or None)

@@ -123,11 +123,14 @@ def _scores_line(passage: Mapping[str, Any] | None, sentences: Iterable[tuple[in
 
 
 def _card(anchor: str, numbers: Sequence[int], source: str, section: str, body: str, scores: str,
-          extra_class: str = "") -> str:
+          extra_class: str = "", pages: Sequence[int | None] = ()) -> str:
+    """One source card: its markers, the file (and the PDF page(s) of what it quotes), the section."""
     badges = "".join(f'<span class="qa-n">{n}</span>' for n in numbers)
+    shown = sorted({p for p in pages if p is not None})
+    page = (f' · page{"s" if len(shown) > 1 else ""} {", ".join(map(str, shown))}') if shown else ""
     return (f'<article class="qa-card{extra_class}" id="{anchor}">'
             f'<div class="qa-card-head"><span class="qa-ns">{badges}</span>'
-            f'<span class="qa-where"><span class="qa-doc">{esc(source)}</span>'
+            f'<span class="qa-where"><span class="qa-doc">{esc(source)}{page}</span>'
             f'<span class="qa-sec">{esc(section)}</span></span></div>'
             f'<div class="qa-passage">{body}</div>{scores}</article>')
 
@@ -163,12 +166,12 @@ def cards_html(answer: Answer, turn: int, where: str, documents: Mapping[str, st
             body += "".join(f'<p><mark>{esc(c["quote"])}</mark></p>' for c in group if c not in fits)
             scores = _scores_line(by_chunk.get(first["chunk_id"]), [(c["n"], c["score"]) for c in group])
             cards.append(_card(f"{where}-{turn}-{i}", [c["n"] for c in group], first["source"], first["section"],
-                               body, scores))
+                               body, scores, pages=[c.get("page") for c in group]))
     else:
         for p in answer["passages"]:
             body = passage_html(p["text"], p["start"], (), line_prefix(documents.get(p["source"], ""), p["start"]))
             cards.append(_card(f"near-{where}-{turn}-{p['rank']}", [p["rank"]], p["source"], p["section"], body,
-                               _scores_line(p), " qa-closest"))
+                               _scores_line(p), " qa-closest", pages=[p.get("page")]))
     return "".join(cards)
 
 

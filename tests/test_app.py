@@ -159,7 +159,7 @@ def run(respond, question: str, chat: list, turns: list, k: float | None = 4) ->
     """Drive one question through the page's handler as Gradio does, which keeps the last value of
     each output (skipped outputs keep theirs); returns the chat, the Sources panel and the turns."""
     panel = ""
-    for chat_out, panel_out, _, turns_out in respond(question, chat, turns, k, 1234.0):
+    for chat_out, panel_out, _, turns_out in respond(question, chat, turns, k, None, 1234.0):
         chat = chat_out if isinstance(chat_out, list) else chat
         panel = panel_out if isinstance(panel_out, str) else panel
         turns = turns_out if isinstance(turns_out, list) else turns
@@ -167,7 +167,7 @@ def run(respond, question: str, chat: list, turns: list, k: float | None = 4) ->
 
 
 def test_blank_question_changes_nothing(engine) -> None:
-    updates = list(ui.make_respond(engine)("  \n ", [], [], 4, None))
+    updates = list(ui.make_respond(engine)("  \n ", [], [], 4, None, None))
     assert updates == [(gr.skip(),) * 4], "no message, no sources, the box and the history untouched"
 
 

@@ -195,9 +195,14 @@ def _metadata_title(document: "PDFDocument") -> str | None:
         value = resolve1(info.get("Title"))
         if isinstance(value, bytes):
             value = decode_text(value)
-        if isinstance(value, str) and clean(value):
+        if isinstance(value, str) and clean(value) and not _PLACEHOLDER_TITLE.match(clean(value)):
             return clean(value)
     return None
+
+
+# Titles that tools write when the author gave none: a browser's "about:blank" or page address,
+# a word processor's "Untitled" or "Microsoft Word - draft.docx". The file name says more.
+_PLACEHOLDER_TITLE = re.compile(r"^(?:about:|https?://|file:|untitled\b|microsoft word - |document\d*$)", re.I)
 
 
 def _parts(pages: list[list[_Box]], entries: list[_Entry]) -> Iterator[Part]:

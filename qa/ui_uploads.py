@@ -1,0 +1,116 @@
+"""Documents from the page: the upload handler (when `--allow-uploads` is on), the middleware
+that refuses Gradio's upload route when it is off, and the choice of documents to ask.
+
+An upload is checked and stored by qa/uploads.py, then the index is rebuilt for the corpus,
+re-embedding only the new document's texts (qa/build_cache.py), while the page shows each
+step. The new engine then serves every question that arrives after it (`Batcher.engine`);
+answers already under way finish on the old one.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from qa import Engine, QAError
+from qa.batching import Batcher
+from qa.ui_html import esc, render_header
+from qa.uploads import remove_temporary, store
+
+ALL_DOCUMENTS = "All documents"
+ACCEPTED = [".pdf", ".html", ".htm", ".docx", ".md", ".txt"]
+UPLOAD_OFF = ("Uploads are off on this server. Start it with --allow-uploads (or QA_ALLOW_UPLOADS=1) "
+              "to add documents from the page.")
+_RELOADING = threading.Lock()  # one rebuild at a time in this process (the build lock covers other processes)
+
+
+def document_choices(engine: Engine) -> list[str]:
+    """The document filter's choices: everything, or one indexed document by its source."""
+    return [ALL_DOCUMENTS, *(d.source for d in engine.documents)]
+
+
+def chosen_sources(choice: str | None) -> list[str] | None:
+    return None if not choice or choice == ALL_DOCUMENTS else [choice]
+
+
+class RefuseUploads:
+    """ASGI middleware: Gradio's upload route takes no file while uploads are off (Gradio keeps
+    the route, and files under its size limit would otherwise be stored and served back)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") == "http" and scope.get("method") == "POST" \
+                and scope.get("path", "").rstrip("/").endswith("/upload"):
+            from starlette.responses import PlainTextResponse
+
+            await PlainTextResponse(UPLOAD_OFF, status_code=403)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _status(lines: list[str], done: bool = False, failed: bool = False) -> str:
+    kind = "qa-upload-failed" if failed else "qa-upload-done" if done else "qa-upload-busy"
+    return f'<div class="qa-upload-status {kind}">' + "".join(f"<div>{esc(line)}</div>" for line in lines) + "</div>"
+
+
+def make_on_upload(batcher: Batcher):  # type: ignore[no-untyped-def]
+    """The handler of the upload box: store each file, rebuild, switch the batcher to the new engine."""
+    import gradio as gr
+
+    def on_upload(files: list[str] | None) -> Iterator[tuple]:
+        engine = batcher.engine
+        settings = engine.settings
+        lines: list[str] = []
+        stored = []
+        for name in files or []:
+            path = Path(name)
+            try:
+                result = store(path, path.name, settings)
+                stored.append(result)
+                lines.append(f"Stored {path.name} as {result.path.name} ({result.kind.upper()}).")
+            except QAError as exc:
+                lines.append(f"Not added: {exc}")
+            finally:
+                remove_temporary(path)
+            yield _status(lines), gr.skip(), gr.skip(), gr.skip(), None
+        if not stored:
+            yield _status(lines or ["No file received."], failed=True), gr.skip(), gr.skip(), gr.skip(), None
+            return
+        lines.append("Indexing (only the new text is embedded)…")
+        yield _status(lines), gr.skip(), gr.skip(), gr.skip(), None
+        fresh: list[Engine] = []
+        errors: list[str] = []
+        messages: queue.Queue[str] = queue.Queue()
+
+        def rebuild() -> None:
+            with _RELOADING:
+                try:
+                    fresh.append(Engine.load(settings, embedder=engine.embedder, model=engine.model,
+                                             progress=messages.put))
+                except QAError as exc:
+                    errors.append(str(exc))
+
+        worker = threading.Thread(target=rebuild, daemon=True)
+        worker.start()
+        while worker.is_alive() or not messages.empty():
+            try:
+                lines.append(messages.get(timeout=0.2))
+                yield _status(lines), gr.skip(), gr.skip(), gr.skip(), None
+            except queue.Empty:
+                continue
+        if errors or not fresh:
+            lines.append(f"Indexing failed: {errors[0] if errors else 'no index was built'}")
+            yield _status(lines, failed=True), gr.skip(), gr.skip(), gr.skip(), None
+            return
+        batcher.engine = fresh[0]
+        names = ", ".join(s.path.name for s in stored)
+        lines.append(f"Ready: ask about {names}.")
+        header, article = render_header(fresh[0].documents)
+        yield (_status(lines, done=True), header, article,
+               gr.update(choices=document_choices(fresh[0]), value=ALL_DOCUMENTS), None)
+
+    return on_upload

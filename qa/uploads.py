@@ -1,0 +1,144 @@
+"""Documents uploaded from the page (off unless `--allow-uploads` / QA_ALLOW_UPLOADS): checked by
+their content, stored under the corpus's `uploads/` folder with a clean name, then indexed.
+
+What a file is comes from its bytes, never from its name: a PDF starts with `%PDF-`, a Word
+file is a zip holding `word/document.xml`, an HTML page is UTF-8 text with an `<html>` or
+doctype near its start, and anything else must be UTF-8 text (kept as `.md` when its name
+says Markdown, else `.txt`). The stored name is the uploaded one made safe (no folders, no
+leading dot, letters, digits, `.`, `-` and `_` only) with the extension of what the file is.
+The loaders then read it like any corpus file, with the same size and zip-bomb limits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.corpus import UPLOADS, load_document
+from qa.errors import DocumentUnreadable, QAError
+from qa.settings import Settings
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+NAME_MAX_CHARS = 80
+
+
+class UploadRefused(QAError):
+    """An uploaded file is not one the corpus can take (type, size, count)."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    path: Path  # where the file now is, under the corpus's uploads folder
+    kind: str  # "pdf", "docx", "html", "md" or "txt", read off its bytes
+
+
+def uploads_dir(settings: Settings) -> Path:
+    return settings.corpus_dir / UPLOADS
+
+
+def kind_of(data: bytes, name: str) -> str:
+    """What the file is, from its first bytes. Raises UploadRefused for anything else."""
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"PK\x03\x04"):
+        return _docx_or_refuse(data, name)
+    if b"\x00" in data[:8192]:
+        raise UploadRefused(f"{name} is not a PDF, Word, HTML or text file (it is binary). Upload one of those.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UploadRefused(f"{name} is not UTF-8 text, nor a PDF or Word file. Convert it to UTF-8 first.") from None
+    head = text[:2048].lstrip("\ufeff \t\r\n").lower()
+    if head.startswith("<!doctype html") or "<html" in head[:512]:
+        return "html"
+    return "md" if name.lower().endswith((".md", ".markdown")) else "txt"
+
+
+def _docx_or_refuse(data: bytes, name: str) -> str:
+    import io
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if "word/document.xml" in archive.namelist():
+                return "docx"
+    except zipfile.BadZipFile:
+        pass
+    raise UploadRefused(f"{name} is a zip archive but not a Word (.docx) file. Upload the document itself.")
+
+
+def clean_name(name: str, kind: str) -> str:
+    """A safe file name for the upload: its base name, accents folded, unsafe runs as "-", no
+    leading dot, at most 80 characters, with the extension of what the file is."""
+    base = Path(name.replace("\\", "/")).name
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    stem = _UNSAFE.sub("-", stem).strip(".-_")[: NAME_MAX_CHARS - 6] or "document"
+    return f"{stem}.{kind}"
+
+
+def store(source: Path, name: str, settings: Settings) -> Stored:
+    """Check one uploaded file and copy it into the uploads folder (a new name if taken).
+    Raises UploadRefused saying why, before anything is written."""
+    try:
+        size = source.stat().st_size
+    except OSError as exc:
+        raise UploadRefused(f"Cannot read the uploaded {name}: {exc.strerror or exc}. Try again.") from None
+    if size == 0:
+        raise UploadRefused(f"{name} is empty.")
+    if size > settings.max_document_bytes:
+        raise UploadRefused(f"{name} is {size:,} bytes; the limit is {settings.max_document_bytes:,} "
+                            "(QA_MAX_DOCUMENT_BYTES). Split it, or upload a smaller file.")
+    folder = uploads_dir(settings)
+    present = [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    if len(present) >= settings.max_uploads:
+        raise UploadRefused(f"The uploads folder already holds {len(present)} files, the limit (QA_MAX_UPLOADS). "
+                            f"Remove some from {folder} first.")
+    with source.open("rb") as fh:
+        data = fh.read()
+    kind = kind_of(data, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = _free_name(folder, clean_name(name, kind))
+    # A hidden name keeps the copy out of the corpus until the loader has read it: a scanned
+    # PDF or a broken file is refused here, with the loader's reason, instead of being skipped
+    # at every build while the page says it was added.
+    fd, temporary = tempfile.mkstemp(prefix=".upload-", suffix=f".{kind}", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        load_document(Path(temporary), settings)
+        os.replace(temporary, target)  # a half-written file never shows in the corpus
+    except DocumentUnreadable as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise UploadRefused(f"{name} was not added: {exc.reason}") from None
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise UploadRefused(f"Cannot store {name} in {folder}: {exc.strerror or exc}.") from None
+    return Stored(target, kind)
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    target = folder / name
+    stem, dot, suffix = name.rpartition(".")
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{stem}-{n}{dot}{suffix}"
+    return target
+
+
+def remove_temporary(path: Path) -> None:
+    """Gradio keeps each upload in its own cache folder: once copied into the corpus, it goes."""
+    try:
+        if path.is_file():
+            path.unlink()
+        parent = path.parent
+        if parent.is_dir() and not any(parent.iterdir()):
+            shutil.rmtree(parent, ignore_errors=True)
+    except OSError:
+        pass

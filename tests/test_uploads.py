@@ -1,0 +1,194 @@
+"""Documents uploaded from the page: checked by content, stored only under the corpus's uploads
+folder with a clean name, limited in size and number; refused outright when uploads are off; and,
+in a real Chromium against a real server, a PDF uploaded and then answered from with its page."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from qa import ui
+from qa.engine import Engine
+from qa.errors import QuestionInvalid
+from qa.settings import PROJECT_ROOT, Settings
+from qa.uploads import UploadRefused, clean_name, kind_of, store, uploads_dir
+
+TEST_CORPUS = PROJECT_ROOT / "tests" / "data" / "eldermere"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+PDF_ARTICLE = """<!doctype html><html><body><h1>Ferry Timetable</h1>
+<p>The Wend ferry leaves Eldermere pier at seven in the morning.</p>
+<div style="page-break-before: always"></div>
+<h2>Fares</h2><p>A crossing on the Wend ferry costs four shillings for a grown-up.</p>
+</body></html>"""
+
+
+def docx_bytes() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- checks by content
+
+
+@pytest.mark.parametrize(("data", "name", "kind"), [
+    (b"%PDF-1.7\n...", "notes.txt", "pdf"),  # what it is, whatever it is called
+    (docx_bytes(), "report.pdf", "docx"),
+    (b"<!DOCTYPE html><html><p>hi</p></html>", "page.txt", "html"),
+    ("# Title\n\nText.".encode(), "notes.md", "md"),
+    ("Plain words.".encode(), "notes", "txt"),
+])
+def test_a_files_kind_comes_from_its_bytes(data: bytes, name: str, kind: str) -> None:
+    assert kind_of(data, name) == kind
+
+
+@pytest.mark.parametrize(("data", "says"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
+    (b"caf\xe9 au lait", "not UTF-8"),
+    (b"PK\x03\x04" + b"not a zip at all", "not a Word"),
+])
+def test_other_files_are_refused_saying_why(data: bytes, says: str) -> None:
+    with pytest.raises(UploadRefused, match=says):
+        kind_of(data, "upload.bin")
+
+
+@pytest.mark.parametrize(("name", "kind", "clean"), [
+    ("../../etc/passwd", "txt", "passwd.txt"),
+    ("C:\\Users\\me\\Report 2024 (final).PDF", "pdf", "Report-2024-final.pdf"),
+    (".hidden.md", "md", "hidden.md"),
+    ("Café déjà vu.docx", "docx", "Cafe-deja-vu.docx"),
+    ("<script>.html", "html", "script.html"),
+    ("" , "txt", "document.txt"),
+])
+def test_file_names_are_made_safe_with_the_extension_of_what_they_are(name: str, kind: str, clean: str) -> None:
+    assert clean_name(name, kind) == clean
+
+
+def test_store_puts_the_file_under_uploads_under_a_free_name(tmp_path: Path) -> None:
+    settings = Settings(corpus_dir=tmp_path / "corpus")
+    (tmp_path / "corpus").mkdir()
+    upload = tmp_path / "incoming.bin"
+    upload.write_bytes(b"<!doctype html><html><body><p>The ferry leaves at seven.</p></body></html>")
+    first, second = store(upload, "../evil.txt", settings), store(upload, "../evil.txt", settings)
+    assert first.path == uploads_dir(settings) / "evil.html" and first.kind == "html"
+    assert second.path == uploads_dir(settings) / "evil-2.html"
+    assert sorted(p.name for p in uploads_dir(settings).iterdir()) == ["evil-2.html", "evil.html"]  # no temporaries
+
+
+def test_a_file_the_loader_cannot_read_is_refused_with_its_reason_and_not_kept(tmp_path: Path) -> None:
+    settings = Settings(corpus_dir=tmp_path)
+    upload = tmp_path / "in.pdf"
+    upload.write_bytes(b"%PDF-1.4 pretend, with no body")
+    with pytest.raises(UploadRefused, match="cannot be read as a PDF"):
+        store(upload, "broken.pdf", settings)
+    assert list(uploads_dir(settings).iterdir()) == []
+
+
+@pytest.mark.parametrize(("size", "already", "says"), [(0, 0, "empty"), (2_000, 0, "limit is 1,000"),
+                                                        (10, 2, "the limit")])
+def test_store_refuses_empty_large_or_too_many_files(tmp_path: Path, size: int, already: int, says: str) -> None:
+    settings = Settings(corpus_dir=tmp_path, max_document_bytes=1_000, max_uploads=2)
+    for n in range(already):
+        uploads_dir(settings).mkdir(exist_ok=True)
+        (uploads_dir(settings) / f"old-{n}.txt").write_text("old", encoding="utf-8")
+    upload = tmp_path / "in.txt"
+    upload.write_bytes(b"x" * size)
+    with pytest.raises(UploadRefused, match=says):
+        store(upload, "in.txt", settings)
+    assert len(list(uploads_dir(settings).iterdir())) == already if already else not uploads_dir(settings).exists()
+
+
+# ---------------------------------------------------------------- one document at a time
+
+
+def test_a_question_can_be_asked_of_one_document(tmp_path: Path, engine: Engine) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(TEST_CORPUS, corpus)
+    (corpus / "uploads").mkdir()
+    (corpus / "uploads" / "ferry.md").write_text("# Ferry\n\nThe ferry to Eldermere was designed by Ada Brant.\n",
+                                                 encoding="utf-8")
+    both = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+    sources = {d.source for d in both.documents}
+    ferry = next(s for s in sources if s.endswith("uploads/ferry.md"))
+    town = next(s for s in sources if s.endswith("eldermere.md"))
+    only = both.ask("Who designed it?", sources=[town])
+    assert only.passages and {p.chunk.source for p in only.passages} == {town}
+    assert {p.chunk.source for p in both.ask("Who designed the ferry?", sources=[ferry]).passages} == {ferry}
+    with pytest.raises(QuestionInvalid, match="No document 'nowhere.md'"):
+        both.ask("Who designed it?", sources=["nowhere.md"])
+
+
+# ---------------------------------------------------------------- the server
+
+
+def post_file(base: str, name: str, data: bytes) -> tuple[int, str]:
+    body = (f'--XX\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n--XX--\r\n"
+    request = urllib.request.Request(base + "/gradio_api/upload", data=body,
+                                     headers={"Content-Type": "multipart/form-data; boundary=XX"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_with_uploads_off_the_upload_route_refuses_every_file(town: Engine, load_tool) -> None:  # type: ignore[no-untyped-def]
+    demo = ui.build_app(town, allow_uploads=False)
+    url = ui.launch(demo, "127.0.0.1", load_tool.free_port(), block=False)
+    try:
+        for name, data in (("tiny.txt", b"a"), ("doc.pdf", b"%PDF-1.4\n"), ("empty.md", b"")):
+            status, text = post_file(url.rstrip("/"), name, data)
+            assert status == 403 and "--allow-uploads" in text, (name, status, text)
+    finally:
+        demo.close()
+
+
+@pytest.mark.browser
+def test_a_pdf_uploaded_from_the_page_is_answered_with_its_page(tmp_path: Path, engine: Engine, load_tool) -> None:  # type: ignore[no-untyped-def]
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
+    chromium_path = Path("/usr/bin/chromium")
+    if not chromium_path.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    corpus = tmp_path / "corpus"
+    shutil.copytree(TEST_CORPUS, corpus)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", allow_uploads=True,
+                        feedback_path=tmp_path / "feedback.jsonl")
+    served = Engine.load(settings, embedder=engine.embedder)
+    demo = ui.build_app(served)
+    url = ui.launch(demo, "127.0.0.1", load_tool.free_port(), block=False, uploads=True)
+    try:
+        with sync_api.sync_playwright() as pw:
+            chromium = pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+            printer = chromium.new_page()
+            printer.set_content(PDF_ARTICLE)
+            pdf = tmp_path / "Ferry Timetable.pdf"
+            pdf.write_bytes(printer.pdf(width="5in", height="4in"))
+            page = chromium.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url)
+            page.locator("#qa-uploads").click()
+            page.locator("#qa-upload input[type=file]").set_input_files(str(pdf))
+            page.wait_for_selector(".qa-upload-done", timeout=120_000)
+            assert "Ferry-Timetable.pdf" in page.locator("#qa-upload-status").inner_text()
+            assert "uploads/Ferry-Timetable.pdf" in page.inner_text("body")  # the header names the new document
+            page.fill("#qa-question textarea", "How much does a crossing on the Wend ferry cost?")
+            page.keyboard.press("Enter")
+            page.wait_for_selector(".qa-done", timeout=60_000)
+            answer = page.locator(".qa-answer").last.inner_text()
+            assert "four shillings" in answer
+            assert "page 2" in page.locator("#qa-sources").inner_text()
+            chromium.close()
+    finally:
+        demo.close()
+    assert (corpus / "uploads" / "Ferry-Timetable.pdf").is_file()
+    assert list((corpus / "uploads").iterdir()) == [corpus / "uploads" / "Ferry-Timetable.pdf"]
