@@ -232,6 +232,9 @@ class Held:
         assert self.gate.wait(60), "the test never opened the gate"
         return self.engine.ask_many(questions)
 
+    def __getattr__(self, name: str) -> Any:  # index, documents, embedder: the real engine's (for /v1/health)
+        return getattr(self.engine, name)
+
 
 @contextmanager
 def holding(engine: Engine, max_size: int = 1, queue_size: int = 4) -> Iterator[tuple[Batcher, Held, Future]]:
