@@ -116,7 +116,9 @@ def _scores_line(passage: Mapping[str, Any] | None, sentences: Iterable[tuple[in
     (the answer model's probability for its best sentence), its three retrieval legs, and each
     quoted sentence's own probability."""
     p = passage or {}
-    parts = [f"passage {_score(p.get('score'), 2)}", f"RRF {_score(p.get('fused_score'), 4)}",
+    # A passage reached through one of its sentences (the sentence leg) has no fused rank.
+    fused = "found by sentence search" if p and p.get("fused_score") is None else f"RRF {_score(p.get('fused_score'), 4)}"
+    parts = [f"passage {_score(p.get('score'), 2)}", fused,
              f"dense {_score(p.get('dense_score'), 3)}", f"BM25 {_score(p.get('bm25_score'), 2)}"]
     parts += [f"sentence [{n}] {_score(score, 2)}" for n, score in sentences]
     return f'<div class="qa-scores">{" · ".join(parts)}</div>'

@@ -243,6 +243,14 @@ def test_two_quotes_from_one_passage_make_one_card_with_both_highlights() -> Non
     assert reply.count('href="#src-1-1"') == 2, "both markers lead to the one card"
 
 
+def test_a_passage_found_through_its_sentence_says_so_instead_of_a_blank_rrf() -> None:
+    from qa.ui_html import _scores_line
+
+    fused = _scores_line({"score": 0.4, "fused_score": 0.03, "dense_score": 0.6, "bm25_score": 2.0})
+    by_sentence = _scores_line({"score": 0.4, "fused_score": None, "dense_score": 0.6, "bm25_score": 2.0})
+    assert "RRF 0.0300" in fused and "found by sentence search" in by_sentence and "RRF" not in by_sentence
+
+
 def test_markdown_list_items_show_as_list_items(engine) -> None:
     chunk = next(c for c in engine.index.chunks if c.section == "Key Takeaways" and "\n- " in c.text)
     document = engine.document(chunk.source).text

@@ -211,7 +211,7 @@ def test_scores_and_the_probability_show_on_demand(page) -> None:
     page.get_by_label("Show scores", exact=False).check()
     page.wait_for_function("getComputedStyle(document.querySelector('#qa-sources .qa-scores')).display !== 'none'",
                            timeout=5_000)
-    assert "RRF" in current_sources(page).locator(".qa-scores").first.inner_text()
+    assert "dense " in current_sources(page).locator(".qa-scores").first.inner_text()
     assert answer(page).locator(".qa-prob").is_visible() and "p = " in answer(page).locator(".qa-prob").inner_text()
 
 
