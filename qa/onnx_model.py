@@ -97,22 +97,23 @@ class OnnxEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 rows, one per text, so inner product is cosine similarity.
-        Texts are batched by length, so a batch pads little."""
+        Texts are tokenized once, sorted by length and cut into runs by `runs`, so that a
+        question is not padded to nor run beside a much longer text."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        encodings = self._tokenizer.encode_batch([self._prepare(t) for t in texts])
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            out[rows] = self._run([texts[i] for i in rows])
+        for start, end in runs([len(encodings[i].ids) for i in order], self.batch_size):
+            rows = order[start:end]
+            out[rows] = self._run([encodings[i] for i in rows])
         return out
 
     def _prepare(self, text: str) -> str:
         text = tokenizable(text)
         return text.lower() if self.lowercase else text
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch([self._prepare(t) for t in texts])
+    def _run(self, encodings: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
         feeds = {}
         for name in self.inputs:
@@ -124,6 +125,34 @@ class OnnxEncoder:
             feeds[name] = array
         vectors = self.session.run(None, feeds)[0]
         return np.asarray(vectors, dtype=np.float32)
+
+
+# One ONNX Runtime call costs about as much as this many more padded word pieces in a call
+# (on this machine, one thread: 2.0 ms for a 3-piece name alone, 4.3 ms for a 21-piece question
+# alone, 7.5 ms for the two in one call padded to 21, so about 1.7 ms + 0.12 ms a piece).
+RUN_COST_PIECES = 14
+
+
+def runs(lengths: Sequence[int], max_rows: int) -> list[tuple[int, int]]:
+    """Cut texts sorted by length (word pieces, ascending) into consecutive runs of at most
+    `max_rows`, each padded to its longest, so that their cost, RUN_COST_PIECES a run plus
+    rows x width, is least: a short name beside a long question goes in a run of its own,
+    texts of about one length share one. Exact, by dynamic programming over the cut points."""
+    n = len(lengths)
+    best = [0.0] + [float("inf")] * n  # best[j]: least cost of the first j texts
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        width = lengths[j - 1]
+        for i in range(max(0, j - max_rows), j):
+            cost = best[i] + RUN_COST_PIECES + (j - i) * width
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    bounds = []
+    j = n
+    while j > 0:
+        bounds.append((cut[j], j))
+        j = cut[j]
+    return bounds[::-1]
 
 
 def _session(model: bytes | Path, threads: int, weights_name: str | None,

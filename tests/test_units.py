@@ -148,3 +148,20 @@ def test_settings_read_their_environment_variables() -> None:
 def test_a_bad_setting_is_refused_naming_it(name: str, value: str, says: str) -> None:
     with pytest.raises(SettingsError, match=says.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env({name: value})
+
+
+# ---------------------------------------------------------------- ONNX runs
+
+
+def test_onnx_runs_keep_a_short_name_apart_from_a_long_question() -> None:
+    from qa.onnx_model import RUN_COST_PIECES, runs
+
+    assert runs([3, 21], 64) == [(0, 1), (1, 2)]  # 14 + 3 + 14 + 21 < 14 + 2 x 21
+    assert runs([20, 21, 22], 64) == [(0, 3)]  # about one length: one run
+    assert runs([5] * 10, 4)[-1][1] == 10 and all(end - start <= 4 for start, end in runs([5] * 10, 4))
+    assert runs([], 64) == []
+    lengths = [2, 3, 3, 9, 10, 40]
+    cuts = runs(lengths, 64)
+    assert [i for run in cuts for i in range(*run)] == list(range(len(lengths)))  # each text once, in order
+    cost = sum(RUN_COST_PIECES + (end - start) * lengths[end - 1] for start, end in cuts)
+    assert cost <= RUN_COST_PIECES + len(lengths) * 40  # never worse than one run of all
