@@ -225,7 +225,7 @@ def build_app(engine: Engine, feedback_path: Path | None = None, batcher: Batche
                     show_scores = gr.Checkbox(False, label="Show scores (retrieval scores on the source cards, "
                                                            "the answer's probability of being right)")
                     document = gr.Dropdown(document_choices(engine), value=ALL_DOCUMENTS, label="Ask which documents",
-                                           elem_id="qa-document")
+                                           elem_id="qa-document", visible=len(engine.documents) > 1)
                 if uploads:
                     with gr.Accordion("Add your documents", open=False, elem_id="qa-uploads"):
                         upload = gr.File(label=f"PDF, HTML, Word, Markdown or text, up to "

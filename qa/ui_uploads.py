@@ -111,6 +111,6 @@ def make_on_upload(batcher: Batcher):  # type: ignore[no-untyped-def]
         lines.append(f"Ready: ask about {names}.")
         header, article = render_header(fresh[0].documents)
         yield (_status(lines, done=True), header, article,
-               gr.update(choices=document_choices(fresh[0]), value=ALL_DOCUMENTS), None)
+               gr.update(choices=document_choices(fresh[0]), value=ALL_DOCUMENTS, visible=len(fresh[0].documents) > 1), None)
 
     return on_upload

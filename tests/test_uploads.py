@@ -176,11 +176,15 @@ def test_a_pdf_uploaded_from_the_page_is_answered_with_its_page(tmp_path: Path, 
             pdf.write_bytes(printer.pdf(width="5in", height="4in"))
             page = chromium.new_page(viewport={"width": 1400, "height": 900})
             page.goto(url)
+            page.wait_for_selector("#qa-uploads")
+            assert not page.locator("#qa-document").is_visible(), "one document: nothing to choose"
             page.locator("#qa-uploads").click()
             page.locator("#qa-upload input[type=file]").set_input_files(str(pdf))
             page.wait_for_selector(".qa-upload-done", timeout=120_000)
             assert "Ferry-Timetable.pdf" in page.locator("#qa-upload-status").inner_text()
             assert "uploads/Ferry-Timetable.pdf" in page.inner_text("body")  # the header names the new document
+            page.locator("#qa-settings button").first.click()
+            page.wait_for_selector("#qa-document", state="visible", timeout=10_000)  # two documents: a choice
             page.fill("#qa-question textarea", "How much does a crossing on the Wend ferry cost?")
             page.keyboard.press("Enter")
             page.wait_for_selector(".qa-done", timeout=60_000)
