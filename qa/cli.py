@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", action="append", default=[], metavar="TURN",
                    help="an earlier question of the conversation (repeatable, oldest first)")
     p.add_argument("--k", type=int, default=None, help="how many passages to retrieve (default: QA_TOP_K or 4)")
+    p.add_argument("--source", dest="sources", action="append", default=None, metavar="FILE",
+                   help="answer from this document only, as citations name it (repeatable; default: all)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     p = sub.add_parser("source", help="print a corpus file's text as the index holds it (what citation offsets point into)")
@@ -142,7 +144,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     clean_question(args.question, settings.max_question_chars)  # a bad question fails before the model loads
     engine = Engine.load(settings, progress=progress)
-    answer = engine.ask(args.question, history=args.history, k=args.k)
+    answer = engine.ask(args.question, history=args.history, k=args.k, sources=args.sources)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:

@@ -5,7 +5,11 @@ in a real Chromium against a real server, a PDF uploaded and then answered from 
 from __future__ import annotations
 
 import io
+import json
+import os
 import shutil
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 import zipfile
@@ -126,6 +130,14 @@ def test_a_question_can_be_asked_of_one_document(tmp_path: Path, engine: Engine)
     assert {p.chunk.source for p in both.ask("Who designed the ferry?", sources=[ferry]).passages} == {ferry}
     with pytest.raises(QuestionInvalid, match="No document 'nowhere.md'"):
         both.ask("Who designed it?", sources=["nowhere.md"])
+    env = dict(os.environ, QA_CORPUS_DIR=str(corpus), QA_INDEX_DIR=str(tmp_path / "index"), HF_HUB_OFFLINE="1")
+    cli = [sys.executable, "-m", "qa.cli", "ask", "--json", "--source", ferry, "Who designed the ferry?"]
+    done = subprocess.run(cli, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert {p["source"] for p in json.loads(done.stdout)["passages"]} == {ferry}
+    refused = subprocess.run([*cli[:6], "nowhere.md", cli[-1]], env=env, capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, timeout=300)
+    assert refused.returncode == 2 and "No document 'nowhere.md'" in refused.stderr
 
 
 # ---------------------------------------------------------------- the server
