@@ -9,7 +9,7 @@ PHONE_WIDTH = 820  # px: below this Gradio stacks the chat column (420) and the 
 
 CSS = """
 .qa-upload-status { font-size: .85rem; line-height: 1.45; margin-top: .4rem; }
-.qa-upload-status.qa-upload-failed { color: var(--error-text-color, #b91c1c); }
+.qa-upload-status.qa-upload-failed { color: #b91c1c; }
 .qa-upload-status.qa-upload-done div:last-child { font-weight: 600; }
 .qa-header h1 { margin: 0 0 .2rem; font-size: 1.6rem; }
 .qa-header p { margin: 0; color: var(--body-text-color-subdued); max-width: 70rem; }

@@ -115,7 +115,7 @@ def store(source: Path, name: str, settings: Settings) -> Stored:
         os.replace(temporary, target)  # a half-written file never shows in the corpus
     except DocumentUnreadable as exc:
         Path(temporary).unlink(missing_ok=True)
-        raise UploadRefused(f"{name} was not added: {exc.reason}") from None
+        raise UploadRefused(f"{name}: {exc.reason}") from None
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise UploadRefused(f"Cannot store {name} in {folder}: {exc.strerror or exc}.") from None
