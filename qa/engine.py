@@ -23,6 +23,7 @@ from qa.index_files import build_lock, load_current_build, load_index, save_inde
 from qa.query import Query, analyse, clean_question, printable
 from qa.retrieve import LocalSearch, Pool, SearchBackend, search
 from qa.settings import RETRIEVERS, Settings
+from qa.spelling import Speller
 from qa.text import content_words
 from qa.types import Answer, Document
 
@@ -40,6 +41,8 @@ class Engine:
         self.embedder = embedder
         self.backend = backend or LocalSearch(index)  # where the search legs run (Settings.backend)
         self.model = model or load_model(settings.answer_model_path, FEATURES, ANSWERABILITY)
+        # A word is whole in the model's vocabulary when it reads as one piece between [CLS] and [SEP].
+        self.speller = Speller(index.words, index.stems, is_word=lambda word: embedder.count_tokens(word) <= 3)
         _apply_search_settings(index, settings)
 
     @classmethod
@@ -157,7 +160,7 @@ class Engine:
             raise QuestionInvalid(f"retriever must be one of {', '.join(RETRIEVERS)}, got {mode!r}.")
         chosen = self._chosen_sources(sources)
         query = analyse(text, _clean_history(history, s), self.index.names, self.index.stems, self.index.words,
-                        s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups)
+                        s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups, self.speller.correct)
         # Only the question and its unknown names are embedded: each extra text costs about as
         # much as the question itself. Other words take their vectors from the index vocabulary;
         # a word the corpus never uses has none, and counts as absent from every sentence.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from qa import answer_type
 from qa.errors import QuestionInvalid
@@ -78,11 +79,15 @@ def without_markup(text: str) -> str:
 
 
 def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corpus_stems: frozenset[str],
-            corpus_words: frozenset[str] = frozenset(), resolve_follow_ups: bool = True) -> Query:
+            corpus_words: frozenset[str] = frozenset(), resolve_follow_ups: bool = True,
+            spell: Callable[[str], str] | None = None) -> Query:
     """What to search for and what kind of answer to look for. `names` and `corpus_stems` are
-    the index's (`Index.names`, `Index.stems`); `corpus_words` its vocabulary, compounds included."""
+    the index's (`Index.names`, `Index.stems`); `corpus_words` its vocabulary, compounds included;
+    `spell` reads typing slips as corpus words (`qa.spelling.Speller.correct`)."""
     plain = without_markup(question) or question
     turns = tuple(without_markup(t) for t in history)
+    if spell is not None:
+        plain, turns = spell(plain), tuple(spell(t) for t in turns)
     searched_for, is_follow_up = (resolve(plain, turns, names) if resolve_follow_ups and turns
                                   else (plain, False))
     return Query(

@@ -96,6 +96,12 @@ def test_a_follow_up_pronoun_is_resolved_against_the_history(town: Engine) -> No
     assert "1895" in answer.citations[0].quote
 
 
+def test_a_typing_slip_is_read_as_the_article_word_and_answered(town: Engine) -> None:
+    slipped, right = town.ask("When was the lighthouse desinged?"), town.ask("When was the lighthouse designed?")
+    assert slipped.searched_for == "When was the lighthouse designed?"  # the page shows it under "Searched for"
+    assert not slipped.abstained and slipped.text == right.text
+
+
 def test_a_question_without_history_is_searched_as_asked(town: Engine) -> None:
     assert town.ask("Who designed the lighthouse?").searched_for == "Who designed the lighthouse?"
 

@@ -165,3 +165,20 @@ def test_onnx_runs_keep_a_short_name_apart_from_a_long_question() -> None:
     assert [i for run in cuts for i in range(*run)] == list(range(len(lengths)))  # each text once, in order
     cost = sum(RUN_COST_PIECES + (end - start) * lengths[end - 1] for start, end in cuts)
     assert cost <= RUN_COST_PIECES + len(lengths) * 40  # never worse than one run of all
+
+
+# ---------------------------------------------------------------- typing slips
+
+
+def test_a_slip_is_read_as_the_one_corpus_word_an_edit_away() -> None:
+    from qa.spelling import Speller
+
+    vocabulary = {"spain", "making", "letter"}  # stands in for the model's whole words
+    speller = Speller(["lithium", "recycling", "battery", "batter", "better", "lighthouse"], frozenset({"batteri"}),
+                      is_word=lambda word: word in vocabulary)
+    assert speller.correct("how much lithum is recyling worth") == "how much lithium is recycling worth"
+    assert speller.correct("ltihium and lighthose") == "lithium and lighthouse"  # swapped, left out
+    assert speller.correct("Lithum") == "Lithum"  # capitalised: perhaps a name the corpus lacks
+    assert speller.correct("does spain keep making it") == "does spain keep making it"  # real words stay
+    assert speller.correct("bettery") == "bettery"  # two corpus words one edit away: no guess
+    assert speller.correct("batterys lith") == "batterys lith"  # its stem is known; too short

@@ -1,0 +1,53 @@
+"""Typing slips -> the corpus's own words: "lithum" is read as "lithium".
+
+Without this, a slip makes a word the article never uses, and a question holding one is
+declined ("It never mentions “lithum”"). A word is read as another only when all of these hold:
+- it is written in lower case and has at least MIN_LETTERS letters (a capitalised word may be a
+  name the article lacks, and short words have too many neighbours);
+- neither it nor its stem is in the corpus;
+- the embedding model's tokenizer does not hold it as one word: real words ("spain", "making")
+  are in its vocabulary of 30,000 word pieces, slips are split into pieces ("lit", "##hum");
+- exactly one corpus word is one edit away (a letter left out, added, changed, or two swapped).
+The question is then searched with the corpus word, and the page shows it under "Searched for".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+
+from qa.text import stem
+
+MIN_LETTERS = 6
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_LOWER_WORD = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
+
+
+class Speller:
+    """Reads a slip of the keyboard as the one corpus word it is an edit away from.
+    `is_word(w)` says whether the model's vocabulary holds `w` whole (a real word)."""
+
+    def __init__(self, corpus_words: Iterable[str], corpus_stems: frozenset[str], is_word: Callable[[str], bool]) -> None:
+        self.words = frozenset(w for w in corpus_words if w.isalpha())
+        self.stems = corpus_stems
+        self.is_word = is_word
+
+    def correct(self, text: str) -> str:
+        """The text with each slip replaced by its corpus word (unchanged when there is none)."""
+        return _LOWER_WORD.sub(lambda m: self.word_for(m.group(0)) or m.group(0), text)
+
+    def word_for(self, word: str) -> str | None:
+        if len(word) < MIN_LETTERS or word in self.words or stem(word) in self.stems or self.is_word(word):
+            return None
+        near = {w for w in _one_edit(word) if w in self.words}
+        return next(iter(near)) if len(near) == 1 else None
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every string one deletion, swap of neighbours, change or insertion of a letter away."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    changes = {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    inserts = {a + c + b for a, b in splits for c in _LETTERS}
+    return (deletes | swaps | changes | inserts) - {word}
