@@ -41,8 +41,10 @@ class Engine:
         self.embedder = embedder
         self.backend = backend or LocalSearch(index)  # where the search legs run (Settings.backend)
         self.model = model or load_model(settings.answer_model_path, FEATURES, ANSWERABILITY)
-        # A word is whole in the model's vocabulary when it reads as one piece between [CLS] and [SEP].
-        self.speller = Speller(index.words, index.stems, is_word=lambda word: embedder.count_tokens(word) <= 3)
+        # A word is whole in the model's vocabulary when it reads as one piece beside the special
+        # tokens the tokenizer adds to any text ([CLS] and [SEP] for this model).
+        self.speller = Speller(index.words, index.stems,
+                               is_word=lambda word: embedder.count_tokens(word) <= embedder.count_tokens("") + 1)
         _apply_search_settings(index, settings)
 
     @classmethod
@@ -102,10 +104,10 @@ class Engine:
         """Everything the answer model weighs for one question, before it decides: the analysed
         question, the candidate pool and each candidate's features. `qa train` learns from these.
         Raises QuestionInvalid for an empty or over-long question, before any model work."""
-        started = time.perf_counter()
-        prepared = self._prepare(question, history, k, retriever, resolve_follow_ups, sources)
-        vectors = self.embedder.encode(prepared.texts)
-        return self._candidates_from(prepared, vectors, 1000 * (time.perf_counter() - started))
+        found = self.candidates_many([Question(question, history, k, sources)], retriever, resolve_follow_ups)[0]
+        if isinstance(found, QuestionInvalid):
+            raise found
+        return found
 
     def candidates_many(self, questions: Sequence[Question], retriever: str | None = None,
                         resolve_follow_ups: bool | None = None) -> list[Candidates | QuestionInvalid]:

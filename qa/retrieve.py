@@ -14,7 +14,7 @@ needs re-tuning per corpus; ranks are comparable as they are."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
@@ -85,31 +85,42 @@ class LocalSearch:
 
 
 class SourceFilter:
-    """Another backend's legs restricted to some documents: each leg looks through the whole
-    index (a search over one article costs well under a millisecond) and keeps the rows of the
-    chosen documents, up to the depth asked for."""
+    """Another backend's legs restricted to some documents. Each leg asks for four times the depth,
+    keeps the rows of the chosen documents, and asks again four times deeper while it has kept
+    too few and the backend had more to give: a small document in a large index costs a few
+    deeper searches, never one over the whole index."""
 
     def __init__(self, backend: SearchBackend, index: Index, sources: frozenset[str]) -> None:
         self.backend, self.index, self.sources = backend, index, sources
         self.everything = max(len(index.chunks), len(index.sentences), len(index.key_chunk))
 
-    def _chunks(self, hits: list[tuple[int, float]], depth: int) -> list[tuple[int, float]]:
-        return [(row, score) for row, score in hits if self.index.chunks[row].source in self.sources][:depth]
+    def _kept(self, leg: Callable[[int], list[tuple[int, float]]], source_of: Callable[[int], str],
+              depth: int) -> list[tuple[int, float]]:
+        asked = depth * 4
+        while True:
+            hits = leg(asked)
+            kept = [(row, score) for row, score in hits if source_of(row) in self.sources][:depth]
+            if len(kept) >= depth or len(hits) < asked or asked >= self.everything:
+                return kept
+            asked *= 4
 
-    def _sentences(self, hits: list[tuple[int, float]], depth: int) -> list[tuple[int, float]]:
-        return [(sid, score) for sid, score in hits if self.index.sentences[sid].source in self.sources][:depth]
+    def _chunk_source(self, row: int) -> str:
+        return self.index.chunks[row].source
+
+    def _sentence_source(self, sid: int) -> str:
+        return self.index.sentences[sid].source
 
     def dense_keys(self, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
-        return self._chunks(self.backend.dense_keys(query_vector, self.everything), depth)
+        return self._kept(lambda n: self.backend.dense_keys(query_vector, n), self._chunk_source, depth)
 
     def dense_sentences(self, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
-        return self._sentences(self.backend.dense_sentences(query_vector, self.everything), depth)
+        return self._kept(lambda n: self.backend.dense_sentences(query_vector, n), self._sentence_source, depth)
 
     def bm25_chunks(self, query: str, depth: int) -> list[tuple[int, float]]:
-        return self._chunks(self.backend.bm25_chunks(query, self.everything), depth)
+        return self._kept(lambda n: self.backend.bm25_chunks(query, n), self._chunk_source, depth)
 
     def bm25_sentences(self, query: str, depth: int) -> list[tuple[int, float]]:
-        return self._sentences(self.backend.bm25_sentences(query, self.everything), depth)
+        return self._kept(lambda n: self.backend.bm25_sentences(query, n), self._sentence_source, depth)
 
 
 def _search(vectors, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:  # type: ignore[no-untyped-def]

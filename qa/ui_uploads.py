@@ -58,8 +58,13 @@ def _status(lines: list[str], done: bool = False, failed: bool = False) -> str:
 
 
 def make_on_upload(batcher: Batcher):  # type: ignore[no-untyped-def]
-    """The handler of the upload box: store each file, rebuild, switch the batcher to the new engine."""
+    """The handler of the upload box: store each file, rebuild, switch the batcher to the new engine.
+    It yields (status, header, article panel, document choice, upload box) as it goes."""
     import gradio as gr
+
+    def progress(lines: list[str], failed: bool = False) -> tuple:
+        """A status update that leaves the rest of the page as it is and empties the upload box."""
+        return _status(lines, failed=failed), gr.skip(), gr.skip(), gr.skip(), None
 
     def on_upload(files: list[str] | None) -> Iterator[tuple]:
         engine = batcher.engine
@@ -76,12 +81,12 @@ def make_on_upload(batcher: Batcher):  # type: ignore[no-untyped-def]
                 lines.append(f"Not added: {exc}")
             finally:
                 remove_temporary(path)
-            yield _status(lines), gr.skip(), gr.skip(), gr.skip(), None
+            yield progress(lines)
         if not stored:
-            yield _status(lines or ["No file received."], failed=True), gr.skip(), gr.skip(), gr.skip(), None
+            yield progress(lines or ["No file received."], failed=True)
             return
         lines.append("Indexing (only the new text is embedded)…")
-        yield _status(lines), gr.skip(), gr.skip(), gr.skip(), None
+        yield progress(lines)
         fresh: list[Engine] = []
         errors: list[str] = []
         messages: queue.Queue[str] = queue.Queue()
@@ -99,18 +104,18 @@ def make_on_upload(batcher: Batcher):  # type: ignore[no-untyped-def]
         while worker.is_alive() or not messages.empty():
             try:
                 lines.append(messages.get(timeout=0.2))
-                yield _status(lines), gr.skip(), gr.skip(), gr.skip(), None
+                yield progress(lines)
             except queue.Empty:
                 continue
         if errors or not fresh:
             lines.append(f"Indexing failed: {errors[0] if errors else 'no index was built'}")
-            yield _status(lines, failed=True), gr.skip(), gr.skip(), gr.skip(), None
+            yield progress(lines, failed=True)
             return
         batcher.engine = fresh[0]
-        names = ", ".join(s.path.name for s in stored)
-        lines.append(f"Ready: ask about {names}.")
+        lines.append(f"Ready: ask about {', '.join(s.path.name for s in stored)}.")
         header, article = render_header(fresh[0].documents)
         yield (_status(lines, done=True), header, article,
-               gr.update(choices=document_choices(fresh[0]), value=ALL_DOCUMENTS, visible=len(fresh[0].documents) > 1), None)
+               gr.update(choices=document_choices(fresh[0]), value=ALL_DOCUMENTS, visible=len(fresh[0].documents) > 1),
+               None)
 
     return on_upload

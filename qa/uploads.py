@@ -11,6 +11,7 @@ The loaders then read it like any corpus file, with the same size and zip-bomb l
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -61,8 +62,6 @@ def kind_of(data: bytes, name: str) -> str:
 
 
 def _docx_or_refuse(data: bytes, name: str) -> str:
-    import io
-
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if "word/document.xml" in archive.namelist():
