@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from qa.acronyms import Acronyms
 from qa.answer import Scoring, chunk_similarity, compose, missing_names, rank_passages
 from qa.features import ANSWERABILITY, FEATURES, feature_matrix
 from qa.model import AnswerModel, load_model
@@ -45,6 +46,7 @@ class Engine:
         # tokens the tokenizer adds to any text ([CLS] and [SEP] for this model).
         self.speller = Speller(index.words, index.stems,
                                is_word=lambda word: embedder.count_tokens(word) <= embedder.count_tokens("") + 1)
+        self.acronyms = Acronyms(tuple(d.text for d in index.documents), index.words)
         _apply_search_settings(index, settings)
 
     @classmethod
@@ -162,11 +164,15 @@ class Engine:
             raise QuestionInvalid(f"retriever must be one of {', '.join(RETRIEVERS)}, got {mode!r}.")
         chosen = self._chosen_sources(sources)
         query = analyse(text, _clean_history(history, s), self.index.names, self.index.stems, self.index.words,
-                        s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups, self.speller.correct)
+                        s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups, self._as_corpus_words)
         # Only the question and its unknown names are embedded: each extra text costs about as
         # much as the question itself. Other words take their vectors from the index vocabulary;
         # a word the corpus never uses has none, and counts as absent from every sentence.
         return _Prepared(query, k, mode, chosen)
+
+    def _as_corpus_words(self, text: str) -> str:
+        """The user's words read as the corpus writes them: typing slips and initialisms."""
+        return self.acronyms.expand(self.speller.correct(text))
 
     def _chosen_sources(self, sources: Sequence[str] | None) -> frozenset[str] | None:
         """The documents a question is restricted to, checked against the index (None: all)."""

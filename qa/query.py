@@ -78,16 +78,24 @@ def without_markup(text: str) -> str:
     return " ".join(_MARKUP.sub(" ", text).split())
 
 
+def unshouted(text: str) -> str:
+    """A text typed all in capitals, in lower case: its capitals mark neither names nor
+    initialisms ("WHAT IS CHINA'S SHARE?" names nothing the corpus lacks)."""
+    has_letters = any(c.isalpha() for c in text)
+    return text.lower() if has_letters and not any(c.islower() for c in text) else text
+
+
 def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corpus_stems: frozenset[str],
             corpus_words: frozenset[str] = frozenset(), resolve_follow_ups: bool = True,
-            spell: Callable[[str], str] | None = None) -> Query:
+            as_corpus_words: Callable[[str], str] | None = None) -> Query:
     """What to search for and what kind of answer to look for. `names` and `corpus_stems` are
     the index's (`Index.names`, `Index.stems`); `corpus_words` its vocabulary, compounds included;
-    `spell` reads typing slips as corpus words (`qa.spelling.Speller.correct`)."""
-    plain = without_markup(question) or question
-    turns = tuple(without_markup(t) for t in history)
-    if spell is not None:
-        plain, turns = spell(plain), tuple(spell(t) for t in turns)
+    `as_corpus_words` reads the user's words as the corpus writes them (typing slips,
+    initialisms: `Engine._as_corpus_words`)."""
+    plain = unshouted(without_markup(question) or question)
+    turns = tuple(unshouted(without_markup(t)) for t in history)
+    if as_corpus_words is not None:
+        plain, turns = as_corpus_words(plain), tuple(as_corpus_words(t) for t in turns)
     searched_for, is_follow_up = (resolve(plain, turns, names) if resolve_follow_ups and turns
                                   else (plain, False))
     return Query(

@@ -102,6 +102,18 @@ def test_a_typing_slip_is_read_as_the_article_word_and_answered(town: Engine) ->
     assert not slipped.abstained and slipped.text == right.text
 
 
+def test_an_initialism_is_read_as_the_article_term_it_shortens(town: Engine) -> None:
+    shortened = town.ask("Which town stands on the RW?")
+    assert shortened.searched_for == "Which town stands on the river wend?"  # "River Wend", twice in the article
+    assert not shortened.abstained and "RW" not in shortened.reason
+
+
+def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town: Engine) -> None:
+    shouted, plain = town.ask("WHO DESIGNED THE LIGHTHOUSE?"), town.ask("who designed the lighthouse?")
+    assert not shouted.abstained and shouted.text == plain.text
+    assert "Tomas Reyes" in shouted.citations[0].quote
+
+
 def test_a_question_without_history_is_searched_as_asked(town: Engine) -> None:
     assert town.ask("Who designed the lighthouse?").searched_for == "Who designed the lighthouse?"
 

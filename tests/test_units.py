@@ -182,3 +182,31 @@ def test_a_slip_is_read_as_the_one_corpus_word_an_edit_away() -> None:
     assert speller.correct("does spain keep making it") == "does spain keep making it"  # real words stay
     assert speller.correct("bettery") == "bettery"  # two corpus words one edit away: no guess
     assert speller.correct("batterys lith") == "batterys lith"  # its stem is known; too short
+
+
+# ---------------------------------------------------------------- initialisms and capitals
+
+
+def test_an_initialism_is_read_as_the_term_the_corpus_spells_it_with() -> None:
+    from qa.acronyms import Acronyms
+
+    sentences = ["Electric vehicles need batteries.", "Sales of electric vehicles doubled.",
+                 "An electric vehicle is quiet.", "The Department of Energy funds research.",
+                 "The Department of Energy said so.", "Every vote counts.", "Rates of pay rose; rates of pay fell.",
+                 "Rising prices hurt.", "Rising prices again.", "Retail prices fell.", "Retail prices rose.", "NP problems are hard."]
+    acronyms = Acronyms(sentences, frozenset({"n.p.", "problems", "electric", "vehicles"}))
+    assert acronyms.expand("Do EV batteries last?") == "Do electric vehicles batteries last?"  # the form used most
+    assert acronyms.expand("How many EVs sold?") == "How many electric vehicles sold?"
+    assert acronyms.expand("What did the DOE fund?") == "What did the department of energy fund?"  # a name skips "of"
+    assert acronyms.expand("Is NP hard?") == "Is NP hard?"  # the corpus uses it: nothing to read
+    assert acronyms.expand("What is the EVC?") == "What is the EVC?"  # no run spells it
+    assert acronyms.expand("What about RP?") == "What about RP?"  # two terms spell it, neither twice as often
+    assert acronyms.expand("Is it OK?") == "Is it OK?"  # "rates of pay" skips a stop word outside a name
+
+
+def test_a_question_typed_in_capitals_names_nothing_by_its_capitals() -> None:
+    from qa.query import unshouted
+
+    assert unshouted("WHAT IS CHINA'S SHARE?") == "what is china's share?"
+    assert unshouted("What is China's share?") == "What is China's share?"
+    assert unshouted("??? 42") == "??? 42"
