@@ -12,6 +12,9 @@ from qa.errors import QuestionInvalid
 from qa.text import POSSESSIVE as _POSSESSIVE
 from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
 
+_DEMONYM_ENDINGS = ("an", "ese", "ish", "ic", "ian", "i")  # European, Chinese, British, Arabic, Iraqi
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
+_TRAILING_POSSESSIVE = re.compile(r"^\W*['’]s\b|['’]s\W*$")
 # Openers that make a question lean on the previous one ("What about Europe?").
 _FOLLOW_UP_OPENER = re.compile(
     r"^\s*(?:and\s+|but\s+|so\s+|also\s+)?(?:what|how)\s+about\b|^\s*(?:and|but|also|same for|what of|how so)\b",
@@ -211,11 +214,12 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> t
         return _replace_pronouns(" ".join(clauses) or question, new_names[0]), True
     if new_names and (opener or not own_content):
         rest = _FOLLOW_UP_OPENER.sub("", question).strip(" ?.!,")
-        for name in new_names:
+        subject = _subject_phrase(rest, new_names[0])
+        for name in (subject, *new_names):
             rest = re.sub(re.escape(name), "", rest, flags=re.I)
-        rest = rest.strip(" ?.!,'’s")
+        rest = _LEADING_ARTICLE.sub("", " ".join(_TRAILING_POSSESSIVE.sub("", rest).split())).strip(" ?.!,")
         if old_names:
-            swapped = _replace_names(previous, old_names, new_names[0])
+            swapped = _replace_names(previous, old_names[:1], subject)
             return (f"{swapped} {rest}".strip() if content_words(rest) else swapped), True
         return f"{previous} {question}", True
     if opener and not new_names and own_content:
@@ -233,6 +237,15 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> t
     if opener or len(own_content) <= 1 and not new_names:
         return f"{previous} {question}", True
     return question, False
+
+
+def _subject_phrase(rest: str, name: str) -> str:
+    """The new subject of "What about the European powers?": a name used as an adjective, with
+    the one or two words that end the question after it ("European powers"). A name used as a
+    noun stays alone: in "and the U.S. targets?" the targets are the topic, not the subject."""
+    match = re.search(re.escape(name) + r"((?:\s+[a-z][\w-]*){1,2})\W*$", rest)
+    adjective = name.lower().endswith(_DEMONYM_ENDINGS)
+    return f"{name}{match.group(1)}" if match and adjective else name
 
 
 def entity_spans(text: str, names: frozenset[str]) -> list[str]:
@@ -265,7 +278,7 @@ def _replace_pronouns(text: str, name: str) -> str:
     def swap(match: re.Match[str]) -> str:
         word = match.group(0).lower()
         if word in POSSESSIVE_PRONOUNS:
-            return f"{name}'s"
+            return f"{name}'" if name.endswith("s") else f"{name}'s"  # "the European powers'"
         return name
 
     pattern = r"\b(?:" + "|".join(sorted(SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS, key=len, reverse=True)) + r")\b"

@@ -94,6 +94,12 @@ NAMES = frozenset({"china", "europe", "u.s."})
     ("By when?", ("What share is Europe aiming for?",), "What share is Europe aiming for? By when?"),
     ("What does Europe focus on?", ("How does China keep costs low?",), "What does Europe focus on?"),
     ("What does Europe focus on?", (), "What does Europe focus on?"),
+    # The new subject takes the place of the first named thing only, and keeps its noun.
+    ("What about the European powers?", ("When did the U.S. and Japan sign their first treaty?",),
+     "When did the European powers and Japan sign their first treaty?"),
+    ("What about Europe's factories?", ("How many workers does China have?",),
+     "How many workers does Europe have? factories"),
+    ("And the U.S. targets?", ("What are China's goals?",), "What are U.S.'s goals? targets"),
 ])
 def test_resolve_follow_ups(question: str, history: tuple[str, ...], expected: str) -> None:
     searched, leaned = resolve(question, history, NAMES)
