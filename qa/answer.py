@@ -27,10 +27,10 @@ DUPLICATE_SIMILARITY = 0.9
 # ... or when this share of the shorter sentence's content words are in the other.
 DUPLICATE_WORD_SHARE = 0.7
 _OTHER_SUBJECT = FEATURES.index("other_subject")
-# The confidence given to an answer to a question naming something the corpus never mentions,
-# when the model declines those (AnswerModel.decline_unknown_names): below any threshold but
-# an explicit 0, so `qa eval` still sees what the answer would have been.
-UNKNOWN_NAME_CONFIDENCE = 0.0
+# The confidence given to an answer the model declines outright (AnswerModel.decline_unknown_names,
+# .decline_kind_absent): below any threshold but an explicit 0, so `qa eval` still sees what the
+# answer would have been.
+VETOED_CONFIDENCE = 0.0
 _TYPE_ABSENT = FEATURES.index("type_absent")
 _KIND_WORDS = {"date": "date", "number": "figure", "name": "name", "reason": "reason"}
 
@@ -150,10 +150,11 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
     if choice.best is None:
         return _abstain(0.0, "Nothing in the article matches the question.")
     confidence = model.confidence(choice.evidence)
-    if model.decline_unknown_names and scoring.missing_names:
-        confidence = min(confidence, UNKNOWN_NAME_CONFIDENCE)
+    kind_absent = bool(scoring.features[choice.best, _TYPE_ABSENT])
+    if (model.decline_unknown_names and scoring.missing_names) or (model.decline_kind_absent and kind_absent):
+        confidence = min(confidence, VETOED_CONFIDENCE)
     if confidence < threshold:
-        return _abstain(confidence, _abstain_reason(query, scoring, choice.allowed))
+        return _abstain(confidence, _abstain_reason(query, scoring, choice.allowed if not kind_absent else [choice.best]))
     sids = scoring.pool.sentences
     quoted = [(index.sentences[sids[i]], float(scoring.probabilities[i])) for i in choice.quoted]
     return _answer(quoted, choice.holder, confidence)
@@ -199,10 +200,12 @@ def _abstain(confidence: float, reason: str) -> Composed:
     return Composed(text, (), confidence, True, reason)
 
 
-def _abstain_reason(query: Query, scoring: Scoring, allowed: list[int]) -> str:
+def _abstain_reason(query: Query, scoring: Scoring, rows: list[int]) -> str:
+    """Why the answer is declined: a name the corpus lacks, or no date or figure in `rows` (the
+    candidates, or the best one when it lacks what the question asks for)."""
     if scoring.missing_names:
         return f"It never mentions {_quote_list(list(scoring.missing_names))}."
-    if query.kind in _KIND_WORDS and query.kind != "reason" and all(scoring.features[i, _TYPE_ABSENT] for i in allowed):
+    if query.kind in _KIND_WORDS and query.kind != "reason" and all(scoring.features[i, _TYPE_ABSENT] for i in rows):
         return f"It gives no {_KIND_WORDS[query.kind]} for that."
     return "No sentence in it answers the question closely enough."
 

@@ -93,6 +93,10 @@ class AnswerModel:
     # tune splits (their share is in the manifest): the evidence is strong but too rare for the
     # regression to weigh it as much as it deserves.
     decline_unknown_names: bool = False
+    # Decline a "when" or "how many" question whose best sentence holds no date or figure at all
+    # ("How many gigafactories does Europe have?" answered with "... establishing gigafactories").
+    # Turned on by `qa train` on the same terms as the one above.
+    decline_kind_absent: bool = False
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def sentence_logits(self, matrix: np.ndarray) -> np.ndarray:
@@ -106,7 +110,8 @@ class AnswerModel:
         return {"format": FORMAT, "sentence": self.sentence.to_json(), "answerability": self.answerability.to_json(),
                 "abstain_threshold": round(float(self.abstain_threshold), 4),
                 "extra_threshold": round(float(self.extra_threshold), 4),
-                "decline_unknown_names": self.decline_unknown_names, "manifest": self.manifest}
+                "decline_unknown_names": self.decline_unknown_names, "decline_kind_absent": self.decline_kind_absent,
+                "manifest": self.manifest}
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +128,8 @@ class AnswerModel:
             return cls(Linear.from_json(data["sentence"], sentence_features, where),
                        Linear.from_json(data["answerability"], answerability_features, where),
                        float(data["abstain_threshold"]), float(data["extra_threshold"]),
-                       bool(data["decline_unknown_names"]), dict(data.get("manifest", {})))
+                       bool(data["decline_unknown_names"]), bool(data["decline_kind_absent"]),
+                       dict(data.get("manifest", {})))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AnswerModelError(f"{where} is malformed ({type(exc).__name__}: {exc}). Retrain it with: qa train") from None
 

@@ -270,15 +270,20 @@ def entity_spans(text: str, names: frozenset[str]) -> list[str]:
 
 def _replace_names(text: str, old: list[str], new: str) -> str:
     for name in old:
+        text = re.sub(r"(?<!\w)" + re.escape(name) + r"['’]s\b", _possessive(new), text)
         text = re.sub(r"(?<!\w)" + re.escape(name) + r"(?!\w)", new, text)
     return text
+
+
+def _possessive(name: str) -> str:
+    return f"{name}'" if name.endswith("s") else f"{name}'s"  # "the European powers'"
 
 
 def _replace_pronouns(text: str, name: str) -> str:
     def swap(match: re.Match[str]) -> str:
         word = match.group(0).lower()
         if word in POSSESSIVE_PRONOUNS:
-            return f"{name}'" if name.endswith("s") else f"{name}'s"  # "the European powers'"
+            return _possessive(name)
         return name
 
     pattern = r"\b(?:" + "|".join(sorted(SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS, key=len, reverse=True)) + r")\b"

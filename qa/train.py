@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from qa.answer import UNKNOWN_NAME_CONFIDENCE, Scoring, choose, rank_passages
+from qa.answer import VETOED_CONFIDENCE, Scoring, choose, rank_passages
 from qa.engine import Candidates, Engine
 from qa.evalsets import EvalSet, contains_any
 from qa.features import ANSWERABILITY, FEATURES
@@ -37,9 +37,10 @@ TARGET_FALSE_ABSTENTION = 0.05
 # Extra sentences may not push a set's mean cited-passage length past this (characters): below
 # the 600 that issue 10 allows on the battery article, with a margin for unseen questions.
 PASSAGE_CHARS_BUDGET = 560
-# Questions naming something the corpus never mentions are declined outright when at least
-# this share of them were unanswerable on the tune splits.
-UNKNOWN_NAME_VETO = 0.8
+# Questions naming something the corpus never mentions, and date or figure questions whose best
+# sentence holds none, are declined outright when at least this share of them were unanswerable
+# on the tune splits.
+VETO_SHARE = 0.8
 EXTRA_GRID = tuple(round(x, 2) for x in np.arange(0.30, 1.00, 0.05))
 
 
@@ -61,6 +62,7 @@ class View:
 
     evidence: np.ndarray
     unknown_names: bool  # the question names something the corpus never mentions
+    kind_absent: bool  # it asks for a date or figure, and the best candidate holds none
     answerable: bool
     right: bool  # the answer quoted with no threshold holds a gold string
     chars: int  # characters of the distinct passages it cites
@@ -114,12 +116,13 @@ def view(example: Example, sentence: Linear, extra_threshold: float, max_sentenc
     choice = choose(scoring, passages, e.engine.index, extra_threshold=extra_threshold, max_sentences=max_sentences)
     unknown = bool(e.found.missing_names)
     if choice.best is None:
-        return View(np.zeros(len(ANSWERABILITY)), unknown, e.item["answerable"], False, 0)
+        return View(np.zeros(len(ANSWERABILITY)), unknown, False, e.item["answerable"], False, 0)
+    kind_absent = bool(e.found.features[choice.best, FEATURES.index("type_absent")])
     sids = [e.found.pool.sentences[i] for i in choice.quoted]
     text = " ".join(e.engine.index.sentences[sid].text for sid in sids)
     right = e.item["answerable"] and contains_any(text, e.item["expect_any"])
     chars = sum(len(p) for p in {choice.holder[sid].chunk.text for sid in sids})
-    return View(choice.evidence, unknown, e.item["answerable"], right, chars)
+    return View(choice.evidence, unknown, kind_absent, e.item["answerable"], right, chars)
 
 
 def out_of_fold_views(examples: Sequence[Example], extra_threshold: float, max_sentences: int,
@@ -160,12 +163,12 @@ def fit_answerability(examples: Sequence[Example], views: Sequence[View], l2: fl
     return Linear.fit(ANSWERABILITY, x, y, w, l2)
 
 
-def choose_threshold(examples: Sequence[Example], views: Sequence[View], answerability: Linear, veto: bool,
+def choose_threshold(examples: Sequence[Example], views: Sequence[View], answerability: Linear, vetoes: Vetoes,
                      target_fa: float = TARGET_FALSE_ABSTENTION) -> float:
     """The highest threshold at which the tune sets wrongly decline no more than `target_fa` of
     their answerable questions, on average over the sets (each set counts the same, whatever
     its size). Declining the unanswerable ones is what a higher threshold buys."""
-    grouped = {corpus: [_confidence(answerability, v, veto) for v in views_of if v.answerable]
+    grouped = {corpus: [_confidence(answerability, v, vetoes) for v in views_of if v.answerable]
                 for corpus, views_of in _by_corpus(examples, views).items()}
     grouped = {corpus: values for corpus, values in grouped.items() if values}
     if not grouped:
@@ -178,25 +181,49 @@ def choose_threshold(examples: Sequence[Example], views: Sequence[View], answera
     return round(best, 4)
 
 
-def _confidence(answerability: Linear, v: View, veto: bool) -> float:
-    return UNKNOWN_NAME_CONFIDENCE if veto and v.unknown_names else float(
-        answerability.probabilities(v.evidence.reshape(1, -1))[0])
+@dataclass(frozen=True)
+class Vetoes:
+    """Which kinds of question the model declines outright (AnswerModel.decline_*)."""
+
+    unknown_names: bool = False
+    kind_absent: bool = False
+
+    @classmethod
+    def of(cls, model: AnswerModel) -> "Vetoes":
+        return cls(model.decline_unknown_names, model.decline_kind_absent)
+
+    @classmethod
+    def learnt(cls, views: Sequence[View]) -> "Vetoes":
+        """A veto for each kind of question that was mostly unanswerable on the tune splits."""
+        shares = flagged_unanswerable_shares(views)
+        return cls(*(share is not None and share >= VETO_SHARE for share in shares.values()))
+
+    def applies(self, v: View) -> bool:
+        return (self.unknown_names and v.unknown_names) or (self.kind_absent and v.kind_absent)
 
 
-def unknown_name_share(views: Sequence[View]) -> float | None:
-    """Of the tune questions naming something their corpus never mentions, the share that are unanswerable."""
-    flagged = [v for v in views if v.unknown_names]
-    return sum(not v.answerable for v in flagged) / len(flagged) if flagged else None
+def _confidence(answerability: Linear, v: View, vetoes: Vetoes) -> float:
+    return VETOED_CONFIDENCE if vetoes.applies(v) else float(answerability.probabilities(v.evidence.reshape(1, -1))[0])
+
+
+def flagged_unanswerable_shares(views: Sequence[View]) -> dict[str, float | None]:
+    """Of the tune questions naming something their corpus never mentions, and of the date or
+    figure questions whose best sentence holds none: the share that are unanswerable."""
+    shares: dict[str, float | None] = {}
+    for kind in ("unknown_names", "kind_absent"):
+        flagged = [v for v in views if getattr(v, kind)]
+        shares[kind] = sum(not v.answerable for v in flagged) / len(flagged) if flagged else None
+    return shares
 
 
 def fit(examples: Sequence[Example], max_sentences: int = 3, target_fa: float = TARGET_FALSE_ABSTENTION) -> AnswerModel:
     extra = choose_extra(examples, max_sentences)
     views = out_of_fold_views(examples, extra, max_sentences)
     answerability = fit_answerability(examples, views)
-    share = unknown_name_share(views)
-    veto = share is not None and share >= UNKNOWN_NAME_VETO
-    threshold = choose_threshold(examples, views, answerability, veto, target_fa)
-    return AnswerModel(fit_sentence_model(examples), answerability, threshold, extra, veto)
+    vetoes = Vetoes.learnt(views)
+    threshold = choose_threshold(examples, views, answerability, vetoes, target_fa)
+    return AnswerModel(fit_sentence_model(examples), answerability, threshold, extra, vetoes.unknown_names,
+                       vetoes.kind_absent)
 
 
 def score(model: AnswerModel, examples: Sequence[Example], views: Sequence[View] | None = None,
@@ -206,7 +233,7 @@ def score(model: AnswerModel, examples: Sequence[Example], views: Sequence[View]
     views = views or [view(e, model.sentence, model.extra_threshold, max_sentences) for e in examples]
     report = {}
     for corpus, values in _by_corpus(examples, views).items():
-        answered = [_confidence(model.answerability, v, model.decline_unknown_names) >= model.abstain_threshold
+        answered = [_confidence(model.answerability, v, Vetoes.of(model)) >= model.abstain_threshold
                     for v in values]
         pos = [(v, a) for v, a in zip(values, answered) if v.answerable]
         neg = [a for v, a in zip(values, answered) if not v.answerable]
@@ -243,7 +270,8 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
     say("validating: leave one corpus out")
     views = out_of_fold_views(examples, model.extra_threshold, base.max_answer_sentences)
     manifest = {
-        "unknown_names_unanswerable_share": round(unknown_name_share(views) or 0.0, 4),
+        **{f"{kind}_unanswerable_share": round(share or 0.0, 4)
+           for kind, share in flagged_unanswerable_shares(views).items()},
         "written_by": "qa train",
         "sentence_l2": SENTENCE_L2, "answerability_l2": ANSWERABILITY_L2, "folds": FOLDS,
         "target_false_abstention": TARGET_FALSE_ABSTENTION,

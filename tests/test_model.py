@@ -43,7 +43,7 @@ def test_the_shipped_model_loads_and_round_trips(tmp_path: Path) -> None:
     copy = load_model(model.save(tmp_path / "m.json"), FEATURES, ANSWERABILITY)
     rows = np.random.default_rng(1).standard_normal((7, len(ANSWERABILITY)))
     assert np.allclose([copy.confidence(r) for r in rows], [model.confidence(r) for r in rows], atol=1e-9)
-    assert copy.decline_unknown_names == model.decline_unknown_names
+    assert (copy.decline_unknown_names, copy.decline_kind_absent) == (model.decline_unknown_names, model.decline_kind_absent)
 
 
 @pytest.mark.parametrize(("change", "needle"), [
@@ -83,6 +83,7 @@ def test_qa_train_reproduces_the_committed_weights(tmp_path: Path, monkeypatch: 
             assert np.allclose(fresh[part][key], committed[part][key], atol=1e-3), (part, key)
     for key in ("abstain_threshold", "extra_threshold"):
         assert fresh[key] == pytest.approx(committed[key], abs=2e-3)
-    assert fresh["decline_unknown_names"] == committed["decline_unknown_names"]
+    for key in ("decline_unknown_names", "decline_kind_absent"):
+        assert fresh[key] == committed[key], key
     assert AnswerModel.from_json(fresh, FEATURES, ANSWERABILITY, "fresh").manifest["trained_on"].keys() == \
         committed["manifest"]["trained_on"].keys()

@@ -100,6 +100,7 @@ NAMES = frozenset({"china", "europe", "u.s."})
     ("What about Europe's factories?", ("How many workers does China have?",),
      "How many workers does Europe have? factories"),
     ("And the U.S. targets?", ("What are China's goals?",), "What are U.S.'s goals? targets"),
+    ("What about the British traders?", ("Where did China's ships sail?",), "Where did British traders' ships sail?"),
 ])
 def test_resolve_follow_ups(question: str, history: tuple[str, ...], expected: str) -> None:
     searched, leaned = resolve(question, history, NAMES)
