@@ -27,6 +27,10 @@ _MARKUP = re.compile(r"</?[A-Za-z][^<>]{0,200}>|<!--.*?-->")
 _INITIALISM = re.compile(r"(?:[A-Za-z]\.){2,}")
 SUBJECT_PRONOUNS = frozenset({"it", "they", "them", "he", "she", "him", "her"})
 POSSESSIVE_PRONOUNS = frozenset({"its", "their", "theirs", "his"})
+# Words that name a kind of figure, not a measured thing (and the triggers' own adjectives).
+_FIGURE_KINDS = frozenset("""large big fast far share shares percent percentage percentages proportion proportions fraction fractions
+    number numbers amount amounts portion portions total totals quantity quantities figure figures rate rates part
+    parts level levels degree extent""".split())
 _QUANTITY = re.compile(
     r"\b(?:how\s+(?:much|many|large|big|fast|far)"
     r"|what\s+(?:percent|percentage|share|proportion|fraction|number|amount|price|cost)"
@@ -124,13 +128,16 @@ def question_names(text: str, corpus_names: frozenset[str]) -> frozenset[str]:
 
 
 def measured_terms(text: str, window: int = 3) -> tuple[str, ...]:
-    """Content words just after a figure trigger: in "how many billions of dollars" they are the
-    unit, in "the price of lithium per tonne" the priced thing. An article that never uses them
-    cannot give that figure."""
+    """What a figure question measures: the trigger's own measured noun ("the price of lithium")
+    and the content words just after it: in "how many billions of dollars" they are the unit, in
+    "the price of lithium per tonne" the priced thing. An article that never uses them cannot
+    give that figure. Words that only name a kind of figure ("how big a share") measure nothing:
+    any percentage answers them."""
     found: list[str] = []
     for match in _QUANTITY.finditer(text):
+        found.extend(content_words(match.group(0)))
         found.extend(content_words(text[match.end():])[:window])
-    return tuple(dict.fromkeys(found))
+    return tuple(w for w in dict.fromkeys(found) if w not in _FIGURE_KINDS)
 
 
 def typed_terms(text: str) -> list[str]:

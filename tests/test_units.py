@@ -217,3 +217,19 @@ def test_a_question_typed_in_capitals_names_nothing_by_its_capitals() -> None:
     assert unshouted("WHAT IS CHINA'S SHARE?") == "what is china's share?"
     assert unshouted("What is China's share?") == "What is China's share?"
     assert unshouted("??? 42") == "??? 42"
+
+
+# ---------------------------------------------------------------- what a figure question measures
+
+
+@pytest.mark.parametrize(("question", "measured"), [
+    ("How big a share of the market does Europe want?", ("market", "europe")),  # "share" is only a kind of figure
+    ("What is the price of lithium?", ("price", "lithium")),  # the price itself is measured
+    ("How many billions of dollars were spent?", ("billions", "dollars", "spent")),
+    ("What percentage of cells are recycled?", ("cells", "recycled")),
+    ("Who founded the town?", ()),
+])
+def test_a_figure_question_measures_things_not_kinds_of_figure(question: str, measured: tuple[str, ...]) -> None:
+    from qa.query import measured_terms
+
+    assert measured_terms(question) == measured
