@@ -114,6 +114,11 @@ def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town:
     assert "Tomas Reyes" in shouted.citations[0].quote
 
 
+def test_a_request_for_the_gist_is_answered_with_the_opening(town: Engine) -> None:
+    gist = town.ask("What is this page about?")
+    assert not gist.abstained and gist.citations[0].quote.startswith("Eldermere is a small market town")
+
+
 def test_a_question_without_history_is_searched_as_asked(town: Engine) -> None:
     assert town.ask("Who designed the lighthouse?").searched_for == "Who designed the lighthouse?"
 

@@ -233,3 +233,17 @@ def test_a_figure_question_measures_things_not_kinds_of_figure(question: str, me
     from qa.query import measured_terms
 
     assert measured_terms(question) == measured
+
+
+@pytest.mark.parametrize(("question", "wants_gist"), [
+    ("What is the article about?", True),
+    ("what is this page about?", True),
+    ("Give me a quick summary", True),
+    ("Key takeaways?", True),
+    ("What is the bridge about?", False),  # names a topic
+    ("Give me an overview of the wool trade", False),
+])
+def test_a_request_for_the_gist_names_no_topic(question: str, wants_gist: bool) -> None:
+    from qa.query import is_summary_request
+
+    assert is_summary_request(question) is wants_gist
