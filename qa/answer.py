@@ -10,7 +10,7 @@ something near this" (see README, "How it works").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,10 +44,10 @@ class Scoring:
     logits: np.ndarray
     missing_names: tuple[str, ...]  # names the question holds that the corpus never mentions
     chunk_similarity: dict[int, float]
+    probabilities: np.ndarray = field(init=False)  # of the logits, computed once: every step reads them
 
-    @property
-    def probabilities(self) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logits, -40, 40)))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "probabilities", 1.0 / (1.0 + np.exp(-np.clip(self.logits, -40, 40))))
 
 
 @dataclass(frozen=True, slots=True)

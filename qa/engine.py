@@ -44,8 +44,8 @@ class Engine:
         self.model = model or load_model(settings.answer_model_path, FEATURES, ANSWERABILITY)
         # A word is whole in the model's vocabulary when it reads as one piece beside the special
         # tokens the tokenizer adds to any text ([CLS] and [SEP] for this model).
-        self.speller = Speller(index.words, index.stems,
-                               is_word=lambda word: embedder.count_tokens(word) <= embedder.count_tokens("") + 1)
+        specials = embedder.count_tokens("")
+        self.speller = Speller(index.words, index.stems, is_word=lambda word: embedder.count_tokens(word) <= specials + 1)
         self.acronyms = Acronyms(tuple(d.text for d in index.documents), index.words)
         _apply_search_settings(index, settings)
 

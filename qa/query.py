@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 from qa import answer_type
@@ -79,6 +80,8 @@ def clean_question(question: object, max_chars: int) -> str:
 
 def printable(text: str) -> str:
     """Control characters and lone surrogates (which no encoder can take) become spaces."""
+    if text.isprintable():  # the usual case; a lone surrogate is not printable
+        return text
     return "".join(ch if (ch.isprintable() or ch in "\n\t") and not "\ud800" <= ch <= "\udfff" else " " for ch in text)
 
 
@@ -142,7 +145,8 @@ def measured_terms(text: str, window: int = 3) -> tuple[str, ...]:
     return tuple(w for w in dict.fromkeys(found) if w not in _FIGURE_KINDS)
 
 
-def typed_terms(text: str) -> list[str]:
+@lru_cache(maxsize=1024)
+def typed_terms(text: str) -> tuple[str, ...]:
     """The question's terms as the user typed them: whitespace-separated, without the
     punctuation around them ("alert(1)", "solid-state", "U.S."), and without a possessive 's."""
     terms = []
@@ -154,7 +158,7 @@ def typed_terms(text: str) -> list[str]:
         term = _POSSESSIVE.sub("", term)
         if words(term):
             terms.append(term)
-    return terms
+    return tuple(terms)
 
 
 def unknown_terms(text: str, corpus_stems: frozenset[str], corpus_words: frozenset[str] = frozenset()) -> tuple[str, ...]:
@@ -174,7 +178,7 @@ def unknown_terms(text: str, corpus_stems: frozenset[str], corpus_words: frozens
 
 def unknown_names(text: str, corpus_stems: frozenset[str], corpus_words: frozenset[str] = frozenset()) -> tuple[str, ...]:
     measured = measured_terms(text)
-    first = (typed_terms(text) or [""])[0]
+    first = (typed_terms(text) or ("",))[0]
     return tuple(t for t in unknown_terms(text, corpus_stems, corpus_words)
                  if is_name(t, first) or normalize(t) in measured)
 

@@ -14,6 +14,7 @@ The question is then searched with the corpus word, and the page shows it under 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Callable, Iterable
 
 from qa.text import stem
@@ -31,12 +32,13 @@ class Speller:
         self.words = frozenset(w for w in corpus_words if w.isalpha())
         self.stems = corpus_stems
         self.is_word = is_word
+        self.word_for = lru_cache(maxsize=4096)(self._word_for)  # users repeat words; each check tokenizes
 
     def correct(self, text: str) -> str:
         """The text with each slip replaced by its corpus word (unchanged when there is none)."""
         return _LOWER_WORD.sub(lambda m: self.word_for(m.group(0)) or m.group(0), text)
 
-    def word_for(self, word: str) -> str | None:
+    def _word_for(self, word: str) -> str | None:
         if len(word) < MIN_LETTERS or word in self.words or stem(word) in self.stems or self.is_word(word):
             return None
         near = {w for w in _one_edit(word) if w in self.words}

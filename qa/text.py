@@ -34,6 +34,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+@lru_cache(maxsize=65536)
 def normalize(word: str) -> str:
     """Lowercase, straight apostrophes, no possessive 's; an all-capital short word is read as an
     initialism, so "US" and "U.S." meet (and "US" is not the pronoun "us")."""
