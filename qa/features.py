@@ -160,6 +160,7 @@ class QuestionTerms:
     words: tuple[str, ...]  # content words, one per stem, in order
     stems: tuple[str, ...]  # their stems
     weights: np.ndarray  # rarity (idf) of each stem, summing to 1
+    weight_values: tuple[float, ...]  # the same as Python floats, for the per-candidate loop
     vectors: np.ndarray  # one unit row per word
     bigrams: frozenset[tuple[str, str]]
     sequence: tuple[str, ...]  # content stems in order
@@ -168,10 +169,6 @@ class QuestionTerms:
     measured: frozenset[str]  # stems of what a figure question measures ("lithium" in "how much lithium")
     subjects: frozenset[str]
     unknown_share: float
-
-    @property
-    def weights_list(self) -> list[float]:
-        return self.weights.tolist()
 
     @classmethod
     def of(cls, query: Query, words_and_vectors: tuple[list[str], np.ndarray], index: Index) -> "QuestionTerms":
@@ -185,7 +182,9 @@ class QuestionTerms:
         total = float(weights.sum()) or 1.0
         unknown = sum(w for s, w in zip(stems, weights) if s not in index.stems) / total
         rows = list(first.values())
-        return cls(words=tuple(question_words[i] for i in rows), stems=stems, weights=weights / total,
+        weights = weights / total
+        return cls(words=tuple(question_words[i] for i in rows), stems=stems, weights=weights,
+                   weight_values=tuple(weights.tolist()),
                    vectors=vectors[rows], bigrams=frozenset(zip(ordered, ordered[1:])), sequence=tuple(ordered),
                    all_words=frozenset(normalize(w) for w in words(query.searched_for)),
                    figures=answer_type.number_tokens(query.searched_for) - _QUESTION_NUMBER_WORDS,
@@ -199,21 +198,23 @@ class QuestionTerms:
         word's opposite is there, rarity the question's stems take out of the sentence's)."""
         overlap = context = soft = rarest = in_paragraph = substitute = taken = 0.0
         opposite = False
-        for stem_, word, weight, rarity, near in zip(self.stems, self.words, self.weights_list, idf, closest):
-            if stem_ in p.stems:
+        own, near_context, neighbourhood, paragraph = p.stems, p.context_stems, p.near_stems, p.paragraph_stems
+        for stem_, word, weight, rarity, near in zip(self.stems, self.words, self.weight_values, idf, closest):
+            present = stem_ in own
+            if present:
                 overlap += weight
                 soft += weight
                 taken += rarity
             else:
                 soft += weight * min(1.0, max(0.0, near))
-            if stem_ in p.stems or stem_ in p.context_stems:
+            if present or stem_ in near_context:
                 context += weight
             else:
                 substitute = max(substitute, near)
                 opposite = opposite or word in p.context_opposites
-                if stem_ not in p.near_stems:
+                if stem_ not in neighbourhood:
                     rarest = max(rarest, rarity)
-            if stem_ in p.paragraph_stems:
+            if stem_ in paragraph:
                 in_paragraph += weight
         return overlap, context, soft, rarest, 1.0 - in_paragraph, substitute, float(opposite), taken
 
