@@ -86,9 +86,9 @@ def test_negation_and_back_reference() -> None:
 
 def test_terms_are_kept_whole_as_typed_and_markup_is_ignored() -> None:
     assert without_markup("<script>alert(1)</script> solid-state?") == "alert(1) solid-state?"
-    assert typed_terms("Is solid-state better than the U.S.'s cells?") == ["Is", "solid-state", "better", "than", "the",
-                                                                           "U.S.", "cells"]
-    assert typed_terms("(Japan)") == ["Japan"]
+    assert typed_terms("Is solid-state better than the U.S.'s cells?") == ("Is", "solid-state", "better", "than", "the",
+                                                                           "U.S.", "cells")
+    assert typed_terms("(Japan)") == ("Japan",)
 
 
 def test_a_compound_the_corpus_uses_whole_is_known() -> None:
