@@ -158,7 +158,7 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
         return _abstain(0.0, "Nothing in the article matches the question.")
     confidence = model.confidence(choice.evidence)
     kind_absent = bool(scoring.features[choice.best, _TYPE_ABSENT])
-    if (model.decline_unknown_names and scoring.missing_names) or (model.decline_kind_absent and kind_absent):
+    if model.vetoes.apply(unknown_names=bool(scoring.missing_names), kind_absent=kind_absent):
         confidence = min(confidence, VETOED_CONFIDENCE)
     if confidence < threshold:
         return _abstain(confidence, _abstain_reason(query, scoring, choice.allowed if not kind_absent else [choice.best]))

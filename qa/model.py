@@ -76,6 +76,18 @@ class Linear:
 
 
 @dataclass(frozen=True)
+class Vetoes:
+    """The kinds of question declined outright, whatever the confidence (see AnswerModel)."""
+
+    unknown_names: bool = False
+    kind_absent: bool = False
+
+    def apply(self, *, unknown_names: bool, kind_absent: bool) -> bool:
+        """Whether a question with these signs is declined outright."""
+        return (self.unknown_names and unknown_names) or (self.kind_absent and kind_absent)
+
+
+@dataclass(frozen=True)
 class AnswerModel:
     """Two logistic regressions: which sentence answers (trained on answerable questions), and
     whether the best one makes a right answer (trained on all questions, so its output is the
@@ -98,6 +110,10 @@ class AnswerModel:
     # Turned on by `qa train` on the same terms as the one above.
     decline_kind_absent: bool = False
     manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def vetoes(self) -> Vetoes:
+        return Vetoes(self.decline_unknown_names, self.decline_kind_absent)
 
     def sentence_logits(self, matrix: np.ndarray) -> np.ndarray:
         return self.sentence.logits(matrix)

@@ -14,7 +14,7 @@ without it (five folds, by a hash of the id), never by one that has seen its ans
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,7 +24,7 @@ from qa.answer import VETOED_CONFIDENCE, Scoring, choose, rank_passages
 from qa.engine import Candidates, Engine
 from qa.evalsets import EvalSet, contains_any
 from qa.features import ANSWERABILITY, FEATURES
-from qa.model import AnswerModel, Linear
+from qa.model import AnswerModel, Linear, Vetoes
 from qa.settings import Settings
 from qa.stats import mean
 
@@ -181,36 +181,23 @@ def choose_threshold(examples: Sequence[Example], views: Sequence[View], answera
     return round(best, 4)
 
 
-@dataclass(frozen=True)
-class Vetoes:
-    """Which kinds of question the model declines outright (AnswerModel.decline_*)."""
-
-    unknown_names: bool = False
-    kind_absent: bool = False
-
-    @classmethod
-    def of(cls, model: AnswerModel) -> "Vetoes":
-        return cls(model.decline_unknown_names, model.decline_kind_absent)
-
-    @classmethod
-    def learnt(cls, views: Sequence[View]) -> "Vetoes":
-        """A veto for each kind of question that was mostly unanswerable on the tune splits."""
-        shares = flagged_unanswerable_shares(views)
-        return cls(*(share is not None and share >= VETO_SHARE for share in shares.values()))
-
-    def applies(self, v: View) -> bool:
-        return (self.unknown_names and v.unknown_names) or (self.kind_absent and v.kind_absent)
+def learnt_vetoes(views: Sequence[View]) -> Vetoes:
+    """A veto for each kind of question that was mostly unanswerable on the tune splits."""
+    return Vetoes(**{kind: share is not None and share >= VETO_SHARE
+                     for kind, share in flagged_unanswerable_shares(views).items()})
 
 
 def _confidence(answerability: Linear, v: View, vetoes: Vetoes) -> float:
-    return VETOED_CONFIDENCE if vetoes.applies(v) else float(answerability.probabilities(v.evidence.reshape(1, -1))[0])
+    if vetoes.apply(unknown_names=v.unknown_names, kind_absent=v.kind_absent):
+        return VETOED_CONFIDENCE
+    return float(answerability.probabilities(v.evidence.reshape(1, -1))[0])
 
 
 def flagged_unanswerable_shares(views: Sequence[View]) -> dict[str, float | None]:
     """Of the tune questions naming something their corpus never mentions, and of the date or
     figure questions whose best sentence holds none: the share that are unanswerable."""
     shares: dict[str, float | None] = {}
-    for kind in ("unknown_names", "kind_absent"):
+    for kind in (f.name for f in fields(Vetoes)):  # each is also a View field
         flagged = [v for v in views if getattr(v, kind)]
         shares[kind] = sum(not v.answerable for v in flagged) / len(flagged) if flagged else None
     return shares
@@ -220,7 +207,7 @@ def fit(examples: Sequence[Example], max_sentences: int = 3, target_fa: float = 
     extra = choose_extra(examples, max_sentences)
     views = out_of_fold_views(examples, extra, max_sentences)
     answerability = fit_answerability(examples, views)
-    vetoes = Vetoes.learnt(views)
+    vetoes = learnt_vetoes(views)
     threshold = choose_threshold(examples, views, answerability, vetoes, target_fa)
     return AnswerModel(fit_sentence_model(examples), answerability, threshold, extra, vetoes.unknown_names,
                        vetoes.kind_absent)
@@ -233,7 +220,7 @@ def score(model: AnswerModel, examples: Sequence[Example], views: Sequence[View]
     views = views or [view(e, model.sentence, model.extra_threshold, max_sentences) for e in examples]
     report = {}
     for corpus, values in _by_corpus(examples, views).items():
-        answered = [_confidence(model.answerability, v, Vetoes.of(model)) >= model.abstain_threshold
+        answered = [_confidence(model.answerability, v, model.vetoes) >= model.abstain_threshold
                     for v in values]
         pos = [(v, a) for v, a in zip(values, answered) if v.answerable]
         neg = [a for v, a in zip(values, answered) if not v.answerable]
