@@ -5,6 +5,7 @@ and every way the export can be missing or unusable falls back to torch with one
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -111,6 +112,23 @@ def test_onnx_vectors_equal_the_models_on_new_texts(engine: Engine, torch_embedd
     one_by_one = np.vstack([onnx.encode([text]) for text in TEXTS])
     assert cosines(one_by_one, ours).min() >= MIN_COSINE, "padding in a batch must not move a vector"
     assert onnx.encode([]).shape == (0, torch_embedder.dim)
+
+
+def test_runs_side_by_side_give_the_vectors_of_runs_in_turn(engine: Engine) -> None:
+    onnx = engine.embedder
+    assert onnx.lanes == max(1, (os.cpu_count() or 1) // engine.settings.torch_threads)
+    pair = ["How long do the flow batteries at Varnholt last?", "Varnholt"]
+    many = [f"{text} {n}" for n in range(7) for text in TEXTS]
+    side_by_side = [onnx.encode(pair), onnx.encode(many)]
+    lanes, onnx.lanes = onnx.lanes, 1
+    try:
+        in_turn = [onnx.encode(pair), onnx.encode(many)]
+    finally:
+        onnx.lanes = lanes
+    for ours, theirs in zip(side_by_side, in_turn):
+        assert ours.shape == theirs.shape
+        assert cosines(ours, theirs).min() >= MIN_COSINE
+    assert np.array_equal(side_by_side[0][1], onnx.encode(["Varnholt"])[0]), "a name is run on its own"
 
 
 def test_onnx_encoder_counts_tokens_like_the_model(engine: Engine, torch_embedder: Embedder) -> None:
