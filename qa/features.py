@@ -259,30 +259,38 @@ def feature_matrix(*, query: Query, query_vector: np.ndarray, word_vectors: tupl
     closest = _closest_words(terms, profiles, index).T.tolist()  # one list per candidate: cheap to read in Python
     idf = [index.idf(st) for st in terms.stems]
     asked = frozenset(terms.stems)
-    cosines_list = cosines.tolist()
+    # What is the same for every candidate, read once.
+    kind, searched_for, all_words, names = query.kind, query.searched_for, terms.all_words, query.names
+    required, negated = kind in _REQUIRED, query.negated
+    bigrams, measured, subjects, figures = terms.bigrams, terms.measured, terms.subjects, terms.figures
+    n_bigrams, n_names = len(terms.bigrams), len(names)
+    question_constants = (float(min(missing_names, 2)), terms.unknown_share, math.log1p(len(terms.stems)))
+    sentence_bm25 = pool.sentence_bm25
     rows = []
-    for n, (sid, cosine, p) in enumerate(zip(sids, cosines_list, profiles)):
+    for sid, cosine, p, near in zip(sids, cosines.tolist(), profiles, closest):
         holders = index.sentence_chunks(sid)
-        gives = typed and p.offer.gives(query.kind, query.searched_for, terms.all_words)
-        best_rank = min((ranks[r] for r in holders if r in ranks), default=None)
-        overlap, context, soft, rarest, absent, substitute, opposite, taken = terms.evidence(p, closest[n], idf)
-        new = len(p.stems) - len(asked & p.stems)
+        offer = p.offer
+        gives = typed and offer.gives(kind, searched_for, all_words)
+        held_ranks = [ranks[r] for r in holders if r in ranks]
+        overlap, context, soft, rarest, absent, substitute, opposite, taken = terms.evidence(p, near, idf)
+        own = p.stems
+        n_own = len(own)
         rows.append((
-            cosine, 0.0, max((chunk_similarity.get(r, cosine) for r in holders), default=cosine),
+            cosine, 0.0, max([chunk_similarity.get(r, cosine) for r in holders], default=cosine),
             overlap, 0.0, context,
-            len(terms.bigrams & p.bigrams) / len(terms.bigrams) if terms.bigrams else 0.0, soft,
+            len(bigrams & p.bigrams) / n_bigrams if n_bigrams else 0.0, soft,
             rarest / max_idf, absent,
-            float(gives), float(query.kind in _REQUIRED and not gives),
-            float(bool(terms.measured - p.context_stems)),
-            new / max(1, len(p.stems)), (p.rarity - taken) / max_idf, 0.0,
-            len(query.names & p.context_names) / len(query.names) if query.names else 1.0,
-            float(bool(terms.subjects and p.subjects and not terms.subjects & p.subjects)),
-            float(query.negated and not p.offer.negated), opposite,
-            float(bool(terms.figures - p.context_words and p.offer.numbers - terms.all_words)),
-            float(bool(query.names - p.paragraph_names and p.offer.names - terms.all_words)),
+            float(gives), float(required and not gives),
+            float(bool(measured - p.context_stems)),
+            (n_own - len(asked & own)) / max(1, n_own), (p.rarity - taken) / max_idf, 0.0,
+            len(names & p.context_names) / n_names if n_names else 1.0,
+            float(bool(subjects and p.subjects and not subjects & p.subjects)),
+            float(negated and not offer.negated), opposite,
+            float(bool(figures - p.context_words and offer.numbers - all_words)),
+            float(bool(names - p.paragraph_names and offer.names - all_words)),
             substitute, float(terms.slot_changed(p)), p.length, float(p.opens_paragraph),
-            1.0 / best_rank if best_rank else 0.0, pool.sentence_bm25.get(sid, 0.0) / best_bm25,
-            float(min(missing_names, 2)), terms.unknown_share, math.log1p(len(terms.stems)),
+            1.0 / min(held_ranks) if held_ranks else 0.0, sentence_bm25.get(sid, 0.0) / best_bm25,
+            *question_constants,
         ))
     matrix = np.asarray(rows, dtype=np.float64)
     matrix[:, _COLUMN["cos_gap"]] = matrix[:, _COLUMN["cos"]] - matrix[:, _COLUMN["cos"]].max()
