@@ -144,7 +144,7 @@ def _make_profile(index: Index, sid: int) -> Profile:
         context_names=title | _names(f"{heading}. {before_text} {sentence.text}", index),
         subjects=frozenset(index.subjects(f"{heading} {sentence.text}")),
         offer=Offer.of(sentence.text), opens_paragraph=before is None, length=math.log1p(len(sentence.text)),
-        rarity=sum(index.idf(st) for st in stems),
+        rarity=sum(index.idf(st) for st in sorted(stems)),  # in one order: a set's varies by process
     )
 
 

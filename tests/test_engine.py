@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from qa.engine import Engine
@@ -171,3 +175,27 @@ def test_engine_exposes_the_indexed_documents(town: Engine) -> None:
     assert document.source.endswith("eldermere.md")
     assert document.title.startswith("Eldermere")
     assert town.document(document.source).text.startswith("# Eldermere")
+
+
+_FEATURES_DIGEST = """
+import hashlib, sys
+from pathlib import Path
+from qa.engine import Engine
+from qa.settings import Settings
+engine = Engine.load(Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2])))
+found = [engine.candidates(q) for q in ("How many people do the mills employ?", "Why is the bridge famous?")]
+print(hashlib.sha256(b"".join(f.features.tobytes() for f in found)).hexdigest())
+"""
+
+
+def test_features_are_the_same_bits_whatever_the_hash_seed(town: Engine) -> None:
+    """`qa train` on a fresh clone must reproduce the committed model: no feature may depend on
+    the order Python happens to walk a set in, which changes from process to process."""
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run([sys.executable, "-c", _FEATURES_DIGEST, str(town.settings.corpus_dir),
+                               str(town.settings.index_dir)], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1
