@@ -205,15 +205,16 @@ class QuestionTerms:
                 overlap += weight
                 soft += weight
                 taken += rarity
-            else:
-                soft += weight * min(1.0, max(0.0, near))
+            elif near > 0.0:
+                soft += weight * (near if near < 1.0 else 1.0)
             if present or stem_ in near_context:
                 context += weight
             else:
-                substitute = max(substitute, near)
+                if near > substitute:
+                    substitute = near
                 opposite = opposite or word in p.context_opposites
-                if stem_ not in neighbourhood:
-                    rarest = max(rarest, rarity)
+                if stem_ not in neighbourhood and rarity > rarest:
+                    rarest = rarity
             if stem_ in paragraph:
                 in_paragraph += weight
         return overlap, context, soft, rarest, 1.0 - in_paragraph, substitute, float(opposite), taken

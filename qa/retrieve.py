@@ -128,7 +128,7 @@ def _search(vectors, query_vector: np.ndarray, depth: int) -> list[tuple[int, fl
     if depth < 1:
         return []
     scores, rows = vectors.search(query_vector.reshape(1, -1).astype(np.float32, copy=False), depth)
-    return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+    return [(r, s) for r, s in zip(rows[0].tolist(), scores[0].tolist()) if r >= 0]
 
 
 def _best_per_chunk(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -159,7 +159,7 @@ def bm25_ranking(bm25: "bm25s.BM25", query: str, depth: int) -> list[tuple[int, 
     depth = min(depth, len(scores))
     top = np.argpartition(-scores, depth - 1)[:depth]
     top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
+    return [(r, s) for r, s in zip(top.tolist(), scores[top].tolist()) if s > 0]
 
 
 def fuse(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[int, float]]:
