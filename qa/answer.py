@@ -27,9 +27,8 @@ DUPLICATE_SIMILARITY = 0.9
 # ... or when this share of the shorter sentence's content words are in the other.
 DUPLICATE_WORD_SHARE = 0.7
 _OTHER_SUBJECT = FEATURES.index("other_subject")
-# The confidence given to an answer the model declines outright (AnswerModel.decline_unknown_names,
-# .decline_kind_absent): below any threshold but an explicit 0, so `qa eval` still sees what the
-# answer would have been.
+# The confidence given to an answer the model declines outright (AnswerModel.vetoes): below any
+# threshold but an explicit 0, so `qa eval` still sees what the answer would have been.
 VETOED_CONFIDENCE = 0.0
 _TYPE_ABSENT = FEATURES.index("type_absent")
 _KIND_WORDS = {"date": "date", "number": "figure", "name": "name", "reason": "reason"}
@@ -157,7 +156,7 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
     if choice.best is None:
         return _abstain(0.0, "Nothing in the article matches the question.")
     confidence = model.confidence(choice.evidence)
-    kind_absent = bool(scoring.features[choice.best, _TYPE_ABSENT])
+    kind_absent = lacks_asked_kind(scoring.features, choice.best)
     if model.vetoes.apply(unknown_names=bool(scoring.missing_names), kind_absent=kind_absent):
         confidence = min(confidence, VETOED_CONFIDENCE)
     if confidence < threshold:
@@ -165,6 +164,11 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
     sids = scoring.pool.sentences
     quoted = [(index.sentences[sids[i]], float(scoring.probabilities[i])) for i in choice.quoted]
     return _answer(quoted, choice.holder, confidence)
+
+
+def lacks_asked_kind(features: np.ndarray, row: int) -> bool:
+    """The question asks for a date or figure, and candidate `row` holds none."""
+    return bool(features[row, _TYPE_ABSENT])
 
 
 def summary(index: Index, settings: Settings) -> Composed:
@@ -212,7 +216,7 @@ def _abstain_reason(query: Query, scoring: Scoring, rows: list[int]) -> str:
     candidates, or the best one when it lacks what the question asks for)."""
     if scoring.missing_names:
         return f"It never mentions {_quote_list(list(scoring.missing_names))}."
-    if query.kind in _KIND_WORDS and query.kind != "reason" and all(scoring.features[i, _TYPE_ABSENT] for i in rows):
+    if query.kind in _KIND_WORDS and query.kind != "reason" and all(lacks_asked_kind(scoring.features, i) for i in rows):
         return f"It gives no {_KIND_WORDS[query.kind]} for that."
     return "No sentence in it answers the question closely enough."
 

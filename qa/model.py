@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,15 @@ class Linear:
 
 @dataclass(frozen=True)
 class Vetoes:
-    """The kinds of question declined outright, whatever the confidence (see AnswerModel)."""
+    """The kinds of question declined outright, whatever the confidence. `qa train` turns each on
+    only when such questions were mostly unanswerable on the tune splits (their shares are in
+    the model's manifest): the evidence is strong but too rare for the regression to weigh it as
+    much as it deserves. The model file holds each as "decline_<name>"."""
 
+    # A question naming something the corpus never mentions, nor anything close in meaning.
     unknown_names: bool = False
+    # A "when" or "how many" question whose best sentence holds no date or figure at all
+    # ("How many gigafactories does Europe have?" answered with "... establishing gigafactories").
     kind_absent: bool = False
 
     def apply(self, *, unknown_names: bool, kind_absent: bool) -> bool:
@@ -100,20 +106,8 @@ class AnswerModel:
     # Sentences beyond the best join the answer while those chosen hold less than this share of
     # the sentence model's probability over the candidates (see qa.answer.choose).
     extra_threshold: float
-    # Decline any question naming something the corpus never mentions, nor anything close in
-    # meaning. `qa train` turns this on only when such questions were mostly unanswerable on the
-    # tune splits (their share is in the manifest): the evidence is strong but too rare for the
-    # regression to weigh it as much as it deserves.
-    decline_unknown_names: bool = False
-    # Decline a "when" or "how many" question whose best sentence holds no date or figure at all
-    # ("How many gigafactories does Europe have?" answered with "... establishing gigafactories").
-    # Turned on by `qa train` on the same terms as the one above.
-    decline_kind_absent: bool = False
+    vetoes: Vetoes = field(default_factory=Vetoes)
     manifest: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def vetoes(self) -> Vetoes:
-        return Vetoes(self.decline_unknown_names, self.decline_kind_absent)
 
     def sentence_logits(self, matrix: np.ndarray) -> np.ndarray:
         return self.sentence.logits(matrix)
@@ -126,7 +120,7 @@ class AnswerModel:
         return {"format": FORMAT, "sentence": self.sentence.to_json(), "answerability": self.answerability.to_json(),
                 "abstain_threshold": round(float(self.abstain_threshold), 4),
                 "extra_threshold": round(float(self.extra_threshold), 4),
-                "decline_unknown_names": self.decline_unknown_names, "decline_kind_absent": self.decline_kind_absent,
+                **{f"decline_{f.name}": getattr(self.vetoes, f.name) for f in fields(Vetoes)},
                 "manifest": self.manifest}
 
     def save(self, path: Path) -> Path:
@@ -144,7 +138,7 @@ class AnswerModel:
             return cls(Linear.from_json(data["sentence"], sentence_features, where),
                        Linear.from_json(data["answerability"], answerability_features, where),
                        float(data["abstain_threshold"]), float(data["extra_threshold"]),
-                       bool(data["decline_unknown_names"]), bool(data["decline_kind_absent"]),
+                       Vetoes(**{f.name: bool(data[f"decline_{f.name}"]) for f in fields(Vetoes)}),
                        dict(data.get("manifest", {})))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AnswerModelError(f"{where} is malformed ({type(exc).__name__}: {exc}). Retrain it with: qa train") from None

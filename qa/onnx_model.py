@@ -110,10 +110,7 @@ class OnnxEncoder:
         encodings = self._tokenizer.encode_batch([self._prepare(t) for t in texts])
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        if 1 < len(texts) <= self.lanes:  # a question and a name: each on a core of its own
-            jobs = [[i] for i in order]
-        else:
-            jobs = [order[start:end] for start, end in runs([len(encodings[i].ids) for i in order], self.batch_size)]
+        jobs = [order[start:end] for start, end in runs([len(encodings[i].ids) for i in order], self.batch_size, self.lanes)]
         if len(jobs) > 1 and self.lanes > 1:  # ONNX Runtime releases the GIL while it runs
             results = self._pool.map(lambda rows: self._run([encodings[i] for i in rows]), jobs)
         else:
@@ -150,12 +147,16 @@ class OnnxEncoder:
 RUN_COST_PIECES = 14
 
 
-def runs(lengths: Sequence[int], max_rows: int) -> list[tuple[int, int]]:
+def runs(lengths: Sequence[int], max_rows: int, lanes: int = 1) -> list[tuple[int, int]]:
     """Cut texts sorted by length (word pieces, ascending) into consecutive runs of at most
     `max_rows`, each padded to its longest, so that their cost, RUN_COST_PIECES a run plus
     rows x width, is least: a short name beside a long question goes in a run of its own,
-    texts of about one length share one. Exact, by dynamic programming over the cut points."""
+    texts of about one length share one. Exact, by dynamic programming over the cut points.
+    With no more texts than `lanes` (runs that go side by side), each text is a run: the wait
+    is then the longest text's alone (a question and the name it holds)."""
     n = len(lengths)
+    if 1 < n <= lanes:
+        return [(i, i + 1) for i in range(n)]
     best = [0.0] + [float("inf")] * n  # best[j]: least cost of the first j texts
     cut = [0] * (n + 1)
     for j in range(1, n + 1):

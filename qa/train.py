@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from qa.answer import VETOED_CONFIDENCE, Scoring, choose, rank_passages
+from qa.answer import VETOED_CONFIDENCE, Scoring, choose, lacks_asked_kind, rank_passages
 from qa.engine import Candidates, Engine
 from qa.evalsets import EvalSet, contains_any
 from qa.features import ANSWERABILITY, FEATURES
@@ -117,7 +117,7 @@ def view(example: Example, sentence: Linear, extra_threshold: float, max_sentenc
     unknown = bool(e.found.missing_names)
     if choice.best is None:
         return View(np.zeros(len(ANSWERABILITY)), unknown, False, e.item["answerable"], False, 0)
-    kind_absent = bool(e.found.features[choice.best, FEATURES.index("type_absent")])
+    kind_absent = lacks_asked_kind(e.found.features, choice.best)
     sids = [e.found.pool.sentences[i] for i in choice.quoted]
     text = " ".join(e.engine.index.sentences[sid].text for sid in sids)
     right = e.item["answerable"] and contains_any(text, e.item["expect_any"])
@@ -209,8 +209,7 @@ def fit(examples: Sequence[Example], max_sentences: int = 3, target_fa: float = 
     answerability = fit_answerability(examples, views)
     vetoes = learnt_vetoes(views)
     threshold = choose_threshold(examples, views, answerability, vetoes, target_fa)
-    return AnswerModel(fit_sentence_model(examples), answerability, threshold, extra, vetoes.unknown_names,
-                       vetoes.kind_absent)
+    return AnswerModel(fit_sentence_model(examples), answerability, threshold, extra, vetoes)
 
 
 def score(model: AnswerModel, examples: Sequence[Example], views: Sequence[View] | None = None,

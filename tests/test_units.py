@@ -172,6 +172,9 @@ def test_onnx_runs_keep_a_short_name_apart_from_a_long_question() -> None:
     assert [i for run in cuts for i in range(*run)] == list(range(len(lengths)))  # each text once, in order
     cost = sum(RUN_COST_PIECES + (end - start) * lengths[end - 1] for start, end in cuts)
     assert cost <= RUN_COST_PIECES + len(lengths) * 40  # never worse than one run of all
+    # Side by side (two lanes): a question and one name are two runs even when one would cost less.
+    assert runs([10, 12], 64) == [(0, 2)] and runs([10, 12], 64, lanes=2) == [(0, 1), (1, 2)]
+    assert runs([5] * 3, 64, lanes=2) == [(0, 3)] and runs([7], 64, lanes=2) == [(0, 1)]
 
 
 # ---------------------------------------------------------------- typing slips
