@@ -28,6 +28,21 @@ _MARKUP = re.compile(r"</?[A-Za-z][^<>]{0,200}>|<!--.*?-->")
 _INITIALISM = re.compile(r"(?:[A-Za-z]\.){2,}")
 SUBJECT_PRONOUNS = frozenset({"it", "they", "them", "he", "she", "him", "her"})
 POSSESSIVE_PRONOUNS = frozenset({"its", "their", "theirs", "his"})
+PERSON_PRONOUNS = frozenset({"he", "she", "him", "her", "his"})
+GROUP_PRONOUNS = frozenset({"they", "them", "their", "theirs"})
+# "Who leads ...?", "Which president authorized ...?": the question asks who did something, so
+# a pronoun in the next question most likely stands for its answer. Not "Who did Abbott
+# marry?" nor "Which college did he attend?" (an auxiliary, then the subject: the answer is
+# the object), nor "where".
+_ASKS_WHO = re.compile(r"^\W*(?:(?:and|so|but|then)\s+)?who\b", re.IGNORECASE)
+_WH_OPENING = re.compile(r"^\W*(?:(?:and|so|but|then)\s+)?(?:who|which|what)\b", re.IGNORECASE)
+_FIRST_AUXILIARY = re.compile(r"\b(?:(do|does|did|will|would|can|could|should|shall|might|may|must)"
+                              r"|is|was|are|were|has|have|had)\s+(\S+)", re.IGNORECASE)
+_SUBJECT_WORDS = frozenset("he she they it you i we".split())
+_DETERMINERS = frozenset("the a an this that these those his her their its my your our".split())
+# Answers a name to an earlier question (the question, the turns before it), or None: the
+# engine's own answer, which is what the user saw (`Engine._answered_name`).
+NameAnswerer = Callable[[str, tuple[str, ...]], "str | None"]
 # Words that name a kind of figure, not a measured thing (and the triggers' own adjectives).
 _FIGURE_KINDS = frozenset("""large big fast far share shares percent percentage percentages proportion proportions fraction fractions
     number numbers amount amounts portion portions total totals quantity quantities figure figures rate rates part
@@ -99,16 +114,17 @@ def unshouted(text: str) -> str:
 
 def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corpus_stems: frozenset[str],
             corpus_words: frozenset[str] = frozenset(), resolve_follow_ups: bool = True,
-            as_corpus_words: Callable[[str], str] | None = None) -> Query:
+            as_corpus_words: Callable[[str], str] | None = None, answered_name: NameAnswerer | None = None) -> Query:
     """What to search for and what kind of answer to look for. `names` and `corpus_stems` are
     the index's (`Index.names`, `Index.stems`); `corpus_words` its vocabulary, compounds included;
     `as_corpus_words` reads the user's words as the corpus writes them (typing slips,
-    initialisms: `Engine._as_corpus_words`)."""
+    initialisms: `Engine._as_corpus_words`); `answered_name` gives the name the article answers
+    an earlier "who" question with, for a pronoun that stands for it (`resolve`)."""
     plain = unshouted(without_markup(question) or question)
     turns = tuple(unshouted(without_markup(t)) for t in history)
     if as_corpus_words is not None:
         plain, turns = as_corpus_words(plain), tuple(as_corpus_words(t) for t in turns)
-    searched_for, is_follow_up = (resolve(plain, turns, names) if resolve_follow_ups and turns
+    searched_for, is_follow_up = (resolve(plain, turns, names, answered_name) if resolve_follow_ups and turns
                                   else (plain, False))
     return Query(
         question=question, searched_for=searched_for, is_follow_up=is_follow_up,
@@ -200,7 +216,8 @@ def is_summary_request(text: str) -> bool:
 
 # ---------------------------------------------------------------- follow-ups
 
-def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> tuple[str, bool]:
+def resolve(question: str, history: tuple[str, ...], names: frozenset[str],
+            answered_name: NameAnswerer | None = None) -> tuple[str, bool]:
     """(text to search for, whether the question leaned on the history).
 
     - "What about Europe?" after "How does China keep costs low?" swaps the named thing:
@@ -208,6 +225,10 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> t
     - "Where does it get its lithium?" puts the last named thing in place of the pronouns.
     - "What about recycling?" keeps the last named thing: "What about recycling? (Europe)".
     - A question too short to stand alone ("By how much?") is searched with the previous one.
+    - "How do they keep costs low?" after "Who leads the race?" puts the answer's name
+      (`answered_name`, when given and the article answered) in place of the pronouns; after
+      a "who" question that itself names someone ("Who was the first consul in Japan?"), only
+      a pronoun for a person ("When did he arrive?") stands for the answer.
     A question that names its own subject and leans on nothing is searched as it is.
     """
     turns = [t for t in (" ".join(str(h).split()) for h in history) if t]
@@ -221,6 +242,10 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> t
     has_pronoun = any(t in SUBJECT_PRONOUNS or t in POSSESSIVE_PRONOUNS for t in tokens)
     own_content = [w for w in content_words(question) if w not in {n.lower() for n in new_names}]
 
+    if has_pronoun and answered_name is not None and asks_who_did(previous):
+        answered = _answer_for_pronouns(question, tokens, new_names, previous, bool(old_names), turns, answered_name)
+        if answered:
+            return answered, True
     if new_names and has_pronoun:
         # "And Europe? Where does it want its materials from?": the pronoun means the new name.
         clauses = [c for c in re.split(r"(?<=[?.!])\s+", question) if set(content_words(c)) - {n.lower() for n in new_names}]
@@ -250,6 +275,50 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str]) -> t
     if opener or len(own_content) <= 1 and not new_names:
         return f"{previous} {question}", True
     return question, False
+
+
+def asks_who_did(question: str) -> bool:
+    """Whether the question asks who (which treaty, what company ...) did something."""
+    opening = _WH_OPENING.search(question)
+    if not opening or not (answer_type.question_type(question) == answer_type.NAME or "which" in opening.group(0).lower()):
+        return False
+    auxiliary = _FIRST_AUXILIARY.search(question, opening.end())
+    if not auxiliary:
+        return True  # "Who leads the race?"
+    after = auxiliary.group(2)
+    subject = after[:1].isupper() or normalize(after) in _SUBJECT_WORDS
+    return not (subject or auxiliary.group(1) and normalize(after) in _DETERMINERS)
+
+
+def _answer_for_pronouns(question: str, tokens: list[str], new_names: list[str], previous: str,
+                         previous_names: bool, turns: list[str], answered_name: NameAnswerer) -> str | None:
+    """The question with the pronouns that stand for the previous question's answer replaced by
+    the name the article answered it with, or None. Which pronouns can:
+    - one that follows a name the question holds stands for that name ("Where did Abbott meet
+      his wife?");
+    - after "who", a person or a group ("he", "they"), not "it": in "Who designed the
+      lighthouse?" / "When did he design it?", "it" is the lighthouse;
+    - after a question that names someone itself, only a person ("Who was the first consul in
+      Japan?" / "When did he arrive?").
+    A pronoun left standing for something else keeps the previous question beside it."""
+    if previous_names:
+        pronouns = PERSON_PRONOUNS
+    elif _ASKS_WHO.search(previous):
+        pronouns = PERSON_PRONOUNS | GROUP_PRONOUNS
+    else:
+        pronouns = SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS
+    cut = len(question)
+    if new_names:
+        cut = min((i for i in (question.lower().find(n.lower()) for n in new_names) if i >= 0), default=cut)
+        tokens = [normalize(w) for w in words(question[:cut])]
+    if not any(t in pronouns for t in tokens):
+        return None
+    name = answered_name(turns[-1], tuple(turns[:-1]))
+    if not name:
+        return None
+    replaced = _replace_pronouns(question[:cut], name, pronouns) + question[cut:]
+    others = SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS
+    return f"{previous} {replaced}" if any(t in others and t not in pronouns for t in tokens) else replaced
 
 
 def _subject_phrase(rest: str, name: str) -> str:
@@ -292,12 +361,12 @@ def _possessive(name: str) -> str:
     return f"{name}'" if name.endswith("s") else f"{name}'s"  # "the European powers'"
 
 
-def _replace_pronouns(text: str, name: str) -> str:
+def _replace_pronouns(text: str, name: str, pronouns: frozenset[str] = SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS) -> str:
     def swap(match: re.Match[str]) -> str:
         word = match.group(0).lower()
         if word in POSSESSIVE_PRONOUNS:
             return _possessive(name)
         return name
 
-    pattern = r"\b(?:" + "|".join(sorted(SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS, key=len, reverse=True)) + r")\b"
+    pattern = r"\b(?:" + "|".join(sorted(pronouns, key=len, reverse=True)) + r")\b"
     return re.sub(pattern, swap, text, flags=re.I)

@@ -59,6 +59,10 @@ class Settings:
     # something the article never mentions.
     unknown_term_similarity: float = 0.80
     resolve_followups: bool = True
+    # A pronoun after a "who" question ("Who leads the race?" / "How do they keep costs low?")
+    # stands for the name the article answered it with (the previous question is answered again).
+    # Off while `qa train` gathers its examples: the model being fitted cannot answer yet.
+    pronouns_for_answers: bool = True
     max_history_turns: int = 4
     # Input limits: applied before any model work, so a huge paste costs nothing.
     max_question_chars: int = 1000

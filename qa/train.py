@@ -78,7 +78,8 @@ def gather(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) 
     examples: list[Example] = []
     embedder = None
     for eval_set in sets:
-        engine = Engine.load(eval_set.settings_for(base), progress=say, embedder=embedder, model=placeholder_model())
+        settings = replace(eval_set.settings_for(base), pronouns_for_answers=False)  # nothing to answer with yet
+        engine = Engine.load(settings, progress=say, embedder=embedder, model=placeholder_model())
         embedder = engine.embedder
         items = eval_set.split("tune")
         say(f"{eval_set.name}: {len(items)} tune questions")

@@ -11,6 +11,7 @@ import pytest
 
 from qa.engine import Engine
 from qa.errors import QuestionInvalid
+from qa.query import resolve
 from qa.types import Answer
 
 
@@ -98,6 +99,21 @@ def test_a_follow_up_pronoun_is_resolved_against_the_history(town: Engine) -> No
     assert answer.searched_for != answer.question
     assert not answer.abstained
     assert "1895" in answer.citations[0].quote
+
+
+def test_a_pronoun_after_a_who_question_stands_for_the_name_it_was_answered_with(town: Engine) -> None:
+    history = ["Who founded the town's first school?"]
+    assert "Margaret Holloway" in town.ask(history[0]).citations[0].quote
+    answer = town.ask("When was she born?", history=history)
+    assert answer.searched_for == "When was Margaret Holloway born?"
+    assert "1820" in answer.citations[0].quote
+
+
+def test_a_pronoun_after_a_who_question_the_article_declined_is_read_as_before(town: Engine) -> None:
+    history = ("Who painted the portrait of Queen Matilda?",)
+    assert town.ask(history[0]).abstained
+    searched = town.ask("When did he paint it?", history=history).searched_for
+    assert searched == resolve("When did he paint it?", history, town.index.names)[0]  # no answer to lean on
 
 
 def test_a_typing_slip_is_read_as_the_article_word_and_answered(town: Engine) -> None:

@@ -9,7 +9,7 @@ from qa.chunking import split_sentences
 from qa.errors import SettingsError
 from qa.index import stale_reason
 from qa.loaders.text import parse_markdown, parse_plain
-from qa.query import resolve
+from qa.query import asks_who_did, resolve
 from qa.retrieve import fuse
 from qa.settings import Settings
 
@@ -106,6 +106,52 @@ def test_resolve_follow_ups(question: str, history: tuple[str, ...], expected: s
     searched, leaned = resolve(question, history, NAMES)
     assert searched == expected
     assert leaned == (searched != question)
+
+
+ANSWERS = {"who is leading the race?": "China", "Who designed the lighthouse?": "Tomas Reyes",
+           "Who was the first consul in Japan?": "Townsend Harris", "Who taught Abbott?": "Mr Smith",
+           "Which region builds gigafactories?": "Europe", "Who did Abbott marry?": "Mary Rangeley"}
+
+
+def answered_name(question: str, earlier: tuple[str, ...]) -> str | None:
+    """Stands in for `Engine._answered_name`: the name the article gave to an earlier question."""
+    return ANSWERS.get(question)
+
+
+@pytest.mark.parametrize(("question", "history", "expected"), [
+    # After "who did it", a pronoun for a person or a group stands for the answer...
+    ("how do they keep their costs low?", ("who is leading the race?",), "how do China keep China's costs low?"),
+    ("Why does it care about sourcing?", ("Which region builds gigafactories?",), "Why does Europe care about sourcing?"),
+    # ... "it" after "who" is the thing the question spoke of: the previous question stays beside it.
+    ("When did he design it?", ("Who designed the lighthouse?",),
+     "Who designed the lighthouse? When did Tomas Reyes design it?"),
+    # After a question that names someone, only a person pronoun ("he") can be the answer.
+    ("When did he get to Shimoda?", ("Who was the first consul in Japan?",), "When did Townsend Harris get to Shimoda?"),
+    ("What is its capital?", ("Who was the first consul in Japan?",),
+     "Who was the first consul in Japan? What is Japan's capital?"),
+    # A pronoun after a name the question holds stands for that name.
+    ("Where did Abbott meet his wife?", ("Who taught Abbott?",), "Where did Abbott meet Abbott's wife?"),
+    # "Who did Abbott marry?" asks for the object: "they" is not the answer.
+    ("how many children did they have?", ("Who did Abbott marry?",),
+     "Who did Abbott marry? how many children did Abbott have?"),
+    # No answer (the article declined): as before.
+    ("When did he build it?", ("Who built the castle?",), "Who built the castle? When did he build it?"),
+])
+def test_a_pronoun_after_a_who_question_stands_for_its_answer(question: str, history: tuple[str, ...],
+                                                              expected: str) -> None:
+    searched, leaned = resolve(question, history, frozenset({"china", "europe", "japan", "abbott"}), answered_name)
+    assert searched == expected
+    assert leaned
+
+
+@pytest.mark.parametrize(("question", "asks"), [
+    ("who is leading the battery race?", True), ("Which president authorized the expedition?", True),
+    ("Who was the first U.S. consul in Japan?", True), ("Who will contact me?", True),
+    ("Who did Abbott marry?", False), ("Which college did he attend?", False), ("Who is Abbott?", False),
+    ("What role do startups play?", False), ("Where is it building factories?", False),
+])
+def test_which_questions_ask_who_did_something(question: str, asks: bool) -> None:
+    assert asks_who_did(question) is asks
 
 
 # ---------------------------------------------------------------- staleness
