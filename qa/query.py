@@ -200,11 +200,27 @@ def unknown_names(text: str, corpus_stems: frozenset[str], corpus_words: frozens
 
 
 def is_name(term: str, first_term: str = "") -> bool:
-    """A figure, an initialism, a hyphenated compound, or a word capitalised where the question
-    does not start: the specific things a question is about, not its ordinary words."""
+    """A figure, an initialism, a hyphenated compound, a word capitalised where the question
+    does not start, or a country typed in lower case ("does india make batteries?"): the
+    specific things a question is about, not its ordinary words."""
     if has_number(term) or "." in normalize(term) or "-" in term:
         return True
-    return term[:1].isupper() and term != first_term
+    return term[:1].isupper() and term != first_term or normalize(term) in country_names()
+
+
+@lru_cache(maxsize=1)
+def country_names() -> frozenset[str]:
+    """One-word country names in lower case, from ISO 3166 ("japan", "korea" of "Korea,
+    Republic of"); a name of several words is never one unknown word."""
+    import pycountry  # a few ms, and only once a question holds a word the corpus never uses
+
+    found = set()
+    for country in pycountry.countries:
+        for name in (country.name, getattr(country, "common_name", None)):
+            head = (name or "").split(",")[0].strip()
+            if head and " " not in head:
+                found.add(head.lower())
+    return frozenset(found)
 
 
 def is_summary_request(text: str) -> bool:

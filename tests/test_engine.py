@@ -80,6 +80,13 @@ def test_question_outside_the_article_abstains_and_lists_the_closest_passages(to
     assert answer.text.startswith("The article does not answer this.")
 
 
+def test_a_country_typed_in_lower_case_is_a_name_the_article_never_mentions(town: Engine) -> None:
+    assert not town.ask("do the mills sell wool to the capital?").abstained
+    answer = town.ask("do the mills sell wool to france?")
+    assert answer.abstained
+    assert "“france”" in answer.reason
+
+
 def test_abstention_names_the_unknown_term_as_typed_and_ignores_markup(town: Engine) -> None:
     answer = town.ask("<b>Which</b> Tesla factory makes solid-state batteries in Eldermere?")
     assert answer.abstained

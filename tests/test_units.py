@@ -9,7 +9,7 @@ from qa.chunking import split_sentences
 from qa.errors import SettingsError
 from qa.index import stale_reason
 from qa.loaders.text import parse_markdown, parse_plain
-from qa.query import asks_who_did, resolve
+from qa.query import asks_who_did, is_name, resolve
 from qa.retrieve import fuse
 from qa.settings import Settings
 
@@ -152,6 +152,14 @@ def test_a_pronoun_after_a_who_question_stands_for_its_answer(question: str, his
 ])
 def test_which_questions_ask_who_did_something(question: str, asks: bool) -> None:
     assert asks_who_did(question) is asks
+
+
+@pytest.mark.parametrize(("term", "name"), [
+    ("india", True), ("korea", True), ("Tesla", True), ("li-ion", True), ("2030", True),
+    ("prices", False), ("worldwide", False), ("government", False),
+])
+def test_what_counts_as_a_name_the_question_holds(term: str, name: bool) -> None:
+    assert is_name(term) is name
 
 
 # ---------------------------------------------------------------- staleness
