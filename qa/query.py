@@ -14,6 +14,7 @@ from qa.text import POSSESSIVE as _POSSESSIVE
 from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
 
 _DEMONYM_ENDINGS = ("an", "ese", "ish", "ic", "ian", "i")  # European, Chinese, British, Arabic, Iraqi
+_DEMONYM_SUFFIXES = ("n", "an", "ian", "ese", "i")  # korea-n, mexic-an, brazil-ian, japan-ese, iraq-i
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _TRAILING_POSSESSIVE = re.compile(r"^\W*['’]s\b|['’]s\W*$")
 # Openers that make a question lean on the previous one ("What about Europe?").
@@ -201,25 +202,35 @@ def unknown_names(text: str, corpus_stems: frozenset[str], corpus_words: frozens
 
 def is_name(term: str, first_term: str = "") -> bool:
     """A figure, an initialism, a hyphenated compound, a word capitalised where the question
-    does not start, or a country typed in lower case ("does india make batteries?"): the
-    specific things a question is about, not its ordinary words."""
+    does not start, or a country or its people typed in lower case ("does india make
+    batteries?", "korean companies"): the specific things a question is about, not its
+    ordinary words."""
     if has_number(term) or "." in normalize(term) or "-" in term:
         return True
-    return term[:1].isupper() and term != first_term or normalize(term) in country_names()
+    if term[:1].isupper() and term != first_term:
+        return True
+    word = normalize(term)
+    return word in country_names() or word.endswith("s") and word[:-1] in country_names()  # "koreans"
 
 
 @lru_cache(maxsize=1)
 def country_names() -> frozenset[str]:
     """One-word country names in lower case, from ISO 3166 ("japan", "korea" of "Korea,
-    Republic of"); a name of several words is never one unknown word."""
+    Republic of"; a name of several words is never one unknown word), and the adjectives the
+    usual endings make of them ("korean", "japanese", "indian", "german"). An ending that
+    makes no word ("japanan") costs nothing: only a word a reader typed is looked up."""
     import pycountry  # a few ms, and only once a question holds a word the corpus never uses
 
     found = set()
     for country in pycountry.countries:
         for name in (country.name, getattr(country, "common_name", None)):
-            head = (name or "").split(",")[0].strip()
+            head = (name or "").split(",")[0].strip().lower()
             if head and " " not in head:
-                found.add(head.lower())
+                found.add(head)
+                roots = {head, head[:-1]} if head[-1] in "aeiouy" else {head}
+                found.update(root + ending for root in roots for ending in _DEMONYM_SUFFIXES)
+                if head.endswith("y"):
+                    found.add(head[:-1])  # germany: german
     return frozenset(found)
 
 

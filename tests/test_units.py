@@ -155,7 +155,8 @@ def test_which_questions_ask_who_did_something(question: str, asks: bool) -> Non
 
 
 @pytest.mark.parametrize(("term", "name"), [
-    ("india", True), ("korea", True), ("Tesla", True), ("li-ion", True), ("2030", True),
+    ("india", True), ("korea", True), ("korean", True), ("koreans", True), ("japanese", True), ("german", True),
+    ("Tesla", True), ("li-ion", True), ("2030", True),
     ("prices", False), ("worldwide", False), ("government", False),
 ])
 def test_what_counts_as_a_name_the_question_holds(term: str, name: bool) -> None:
