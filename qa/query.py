@@ -38,7 +38,7 @@ GROUP_PRONOUNS = frozenset({"they", "them", "their", "theirs"})
 _ASKS_WHO = re.compile(r"^\W*(?:(?:and|so|but|then)\s+)?who\b", re.IGNORECASE)
 _WH_OPENING = re.compile(r"^\W*(?:(?:and|so|but|then)\s+)?(?:who|which|what)\b", re.IGNORECASE)
 _FIRST_AUXILIARY = re.compile(r"\b(?:(do|does|did|will|would|can|could|should|shall|might|may|must)"
-                              r"|is|was|are|were|has|have|had)\s+(\S+)", re.IGNORECASE)
+                              r"|is|was|are|were|has|have|had)\s+(\w[\w.]*)", re.IGNORECASE)
 _SUBJECT_WORDS = frozenset("he she they it you i we".split())
 _DETERMINERS = frozenset("the a an this that these those his her their its my your our".split())
 # Answers a name to an earlier question (the question, the turns before it), or None: the
@@ -269,7 +269,7 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str],
     has_pronoun = any(t in SUBJECT_PRONOUNS or t in POSSESSIVE_PRONOUNS for t in tokens)
     own_content = [w for w in content_words(question) if w not in {n.lower() for n in new_names}]
 
-    if has_pronoun and answered_name is not None and asks_who_did(previous):
+    if has_pronoun and answered_name is not None and asks_who_did(previous, names):
         answered = _answer_for_pronouns(question, tokens, new_names, previous, bool(old_names), turns, answered_name)
         if answered:
             return answered, True
@@ -304,8 +304,9 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str],
     return question, False
 
 
-def asks_who_did(question: str) -> bool:
-    """Whether the question asks who (which treaty, what company ...) did something."""
+def asks_who_did(question: str, names: frozenset[str] = frozenset()) -> bool:
+    """Whether the question asks who (which treaty, what company ...) did something: not
+    "who was perry?", whose answer describes a name it holds (`names`: the corpus's)."""
     opening = _WH_OPENING.search(question)
     if not opening or not (answer_type.question_type(question) == answer_type.NAME or "which" in opening.group(0).lower()):
         return False
@@ -313,7 +314,7 @@ def asks_who_did(question: str) -> bool:
     if not auxiliary:
         return True  # "Who leads the race?"
     after = auxiliary.group(2)
-    subject = after[:1].isupper() or normalize(after) in _SUBJECT_WORDS
+    subject = after[:1].isupper() or normalize(after) in _SUBJECT_WORDS or normalize(after) in names
     return not (subject or auxiliary.group(1) and normalize(after) in _DETERMINERS)
 
 
