@@ -5,7 +5,6 @@ users get."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,11 +21,11 @@ from qa.embedding import Embedder, Encoder, model_name, resolve_model_path
 from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QueryModelUnavailable, QuestionInvalid
 from qa.index import Index, build_index, expected_inputs
 from qa.index_files import build_lock, load_current_build, load_index, save_index
-from qa.query import Query, analyse, clean_question, entity_spans, printable
+from qa.query import Query, analyse, clean_question, name_answering, printable
 from qa.retrieve import LocalSearch, Pool, SearchBackend, search
 from qa.settings import RETRIEVERS, Settings
 from qa.spelling import Speller
-from qa.text import STOPWORDS, content_words, normalize, words
+from qa.text import content_words
 from qa.types import Answer, Document
 
 if TYPE_CHECKING:
@@ -186,18 +185,11 @@ class Engine:
         answer = self.decide(self._candidates_from(prepared, self.embedder.encode(prepared.texts), 0.0))
         if answer.abstained or not answer.citations:
             return None
-        asked = {normalize(w) for w in words(query.searched_for)}
         first = answer.citations[0]
         chunk = self.index.chunks[self.index.chunk_row(first.chunk_id)]
         sid = next(i for i in chunk.sentence_ids if self.index.sentences[i].start == first.start)
         before = self.index.neighbour(sid, -1)
-        # The quote's first new name; else the last one in the sentence before it ("European
-        # nations ..." / "They're investing ..."): what the quote's own pronoun stands for.
-        for text, pick in ((first.quote, 0), (before.text if before else "", -1)):
-            new = [name for name in (_new_part(span, asked) for span in _names_in(text, self.index.names)) if name]
-            if new:
-                return new[pick]
-        return None
+        return name_answering(query.searched_for, first.quote, before.text if before else "", self.index.names)
 
     def _as_corpus_words(self, text: str) -> str:
         """The user's words read as the corpus writes them: typing slips and initialisms."""
@@ -307,32 +299,6 @@ class Candidates:
     missing_names: tuple[str, ...]
     chunk_similarity: dict[int, float]
     timings_ms: dict[str, float]
-
-
-def _names_in(text: str, names: frozenset[str]) -> list[str]:
-    """The names written with a capital (`entity_spans` also takes a name's words in lower case:
-    "the river"), a capitalised first word that runs into one included: "Margaret Holloway, a
-    weaver's daughter, ..." names Margaret Holloway, not Holloway."""
-    spans = [span for span in entity_spans(text, names) if span[:1].isupper()]
-    tokens = words(text)
-    if spans and len(tokens) > 1 and tokens[0][:1].isupper() and spans[0].split()[0] == tokens[1] \
-            and normalize(tokens[0]) not in STOPWORDS:
-        spans[0] = f"{tokens[0]} {spans[0]}"
-    return spans
-
-
-def _new_part(span: str, asked: set[str]) -> str:
-    """A name with the words the question already says left out ("President Millard Fillmore"
-    -> "Millard Fillmore" for "Which president ...?"), and nothing of a name the question holds
-    in another form ("Japanese" for "... in Japan?")."""
-    kept = [w for w in span.split() if not any(_same_root(normalize(w), a) for a in asked)]
-    return " ".join(kept)
-
-
-def _same_root(word: str, other: str) -> bool:
-    """"japanese" and "japan", "chinese" and "china": one word, or a name and its adjective."""
-    shared = len(os.path.commonprefix([word, other]))
-    return word == other or shared >= 4 and shared >= min(len(word), len(other)) - 1
 
 
 def _word_vectors(query: Query, name_vectors: np.ndarray, index: Index) -> tuple[list[str], np.ndarray]:

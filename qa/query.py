@@ -3,6 +3,7 @@ question's terms that the corpus never uses (evidence that the article cannot an
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -347,6 +348,56 @@ def _answer_for_pronouns(question: str, tokens: list[str], new_names: list[str],
     replaced = _replace_pronouns(question[:cut], name, pronouns) + question[cut:]
     others = SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS
     return f"{previous} {replaced}" if any(t in others and t not in pronouns for t in tokens) else replaced
+
+
+def name_answering(question: str, quote: str, before: str, names: frozenset[str]) -> str | None:
+    """The name that answers a "who" question in the quote that answers it: of the names the
+    question does not hold, the one closest to a word of the question ("designed" in "The
+    engineer Tomas Reyes designed the lighthouse"; in "... Flatland ... which Abbott wrote",
+    Abbott answers "who wrote it?"), the first one on a tie. With none in the quote, the last
+    name of the sentence `before` it, what the quote's own pronoun stands for ("European
+    nations ..." / "They're investing ...")."""
+    asked = {normalize(w) for w in words(question)}
+    asked_stems = {stem(w) for w in content_words(question)}
+    tokens = words(quote)
+    anchors = [i for i, token in enumerate(tokens) if stem(normalize(token)) in asked_stems]
+    found = _new_names(quote, asked, names)
+    if found:
+        def distance(item: tuple[int, str]) -> tuple[int, int]:
+            place = item[0]
+            return (min((abs(place - a) for a in anchors), default=0), place)
+        return min(found, key=distance)[1]
+    earlier = _new_names(before, asked, names)
+    return earlier[-1][1] if earlier else None
+
+
+def _new_names(text: str, asked: set[str], names: frozenset[str]) -> list[tuple[int, str]]:
+    """(token place, name) of each name written with a capital in the text, without the words
+    the question says ("President Millard Fillmore" -> "Millard Fillmore" for "Which president
+    ...?"), and not at all when the question holds it in another form ("Japanese" for "... in
+    Japan?"). `entity_spans` also takes a name's words in lower case ("the river"), and skips
+    a text's first word: a capitalised first word that runs into a name is kept ("Margaret
+    Holloway, a weaver's daughter, ...")."""
+    tokens = words(text)
+    found: list[tuple[int, str]] = []
+    place = 0
+    for span in entity_spans(text, names):
+        parts = span.split()
+        place = next((i for i in range(place, len(tokens)) if _POSSESSIVE.sub("", tokens[i]) == parts[0]), place)
+        if not span[:1].isupper():
+            continue
+        if place == 1 and tokens[0][:1].isupper() and normalize(tokens[0]) not in STOPWORDS:
+            parts, place = [tokens[0], *parts], 0
+        kept = [w for w in parts if not any(_same_root(normalize(w), a) for a in asked)]
+        if kept:
+            found.append((place, " ".join(kept)))
+    return found
+
+
+def _same_root(word: str, other: str) -> bool:
+    """"japanese" and "japan", "chinese" and "china": one word, or a name and its adjective."""
+    shared = len(os.path.commonprefix([word, other]))
+    return word == other or shared >= 4 and shared >= min(len(word), len(other)) - 1
 
 
 def _subject_phrase(rest: str, name: str) -> str:

@@ -9,7 +9,7 @@ from qa.chunking import split_sentences
 from qa.errors import SettingsError
 from qa.index import stale_reason
 from qa.loaders.text import parse_markdown, parse_plain
-from qa.query import asks_who_did, is_name, resolve
+from qa.query import asks_who_did, is_name, name_answering, resolve
 from qa.retrieve import fuse
 from qa.settings import Settings
 
@@ -142,6 +142,24 @@ def test_a_pronoun_after_a_who_question_stands_for_its_answer(question: str, his
     searched, leaned = resolve(question, history, frozenset({"china", "europe", "japan", "abbott"}), answered_name)
     assert searched == expected
     assert leaned
+
+
+@pytest.mark.parametrize(("question", "quote", "before", "name"), [
+    # The name closest to the question's words: the one who wrote, not the book.
+    ("who wrote it?", "This was Flatland: a romance of many dimensions which Abbott wrote under a pseudonym.", "",
+     "Abbott"),
+    # Not a name the question holds, in any form; a capitalised first word that runs into a name is kept.
+    ("Who was the first U.S. consul in Japan?", "The first U.S. consul assigned to a Japanese port was Townsend Harris.",
+     "", "Townsend Harris"),
+    ("Which president authorized the expedition?", "In 1851, President Millard Fillmore authorized an expedition.", "",
+     "Millard Fillmore"),
+    ("Who founded the school?", "Margaret Holloway, a weaver's daughter, founded the school.", "", "Margaret Holloway"),
+    # A quote that names no one: the last name of the sentence before it, which its pronoun stands for.
+    ("Which region builds gigafactories?", "They are establishing gigafactories.", "After China came Europe.", "Europe"),
+    ("Who built the fort?", "Settlers from the north built a wooden fort above the river.", "", None),
+])
+def test_the_name_that_answers_a_who_question(question: str, quote: str, before: str, name: str | None) -> None:
+    assert name_answering(question, quote, before, frozenset({"flatland", "abbott", "river"})) == name
 
 
 @pytest.mark.parametrize(("question", "asks"), [
