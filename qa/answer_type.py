@@ -44,6 +44,7 @@ _NUMBER_WORDS = frozenset(
     third thirds twice thrice double triple single several numerous""".split()
 )
 _NUMBER = re.compile(r"\d|%")
+_ASKS_COUNT = re.compile(r"\bhow\s+many\b", re.I)
 # Cues that a sentence gives a reason.
 _REASON = re.compile(
     r"\b(?:because|since|due\s+to|owing\s+to|thanks\s+to|as\s+a\s+result|result(?:s|ed)?\s+in|so\s+that|in\s+order\s+to"
@@ -212,7 +213,11 @@ class Offer:
             asked = question_text.lower()
             return any(d not in asked for d in self.dates)
         if kind == NUMBER:
-            return bool(self.numbers - question_words)
+            given = self.numbers - question_words
+            if _ASKS_COUNT.search(question_text):
+                # "How many factories ...?" asks for a count, which a percentage never is.
+                given = {n for n in given if not n.endswith("%")}
+            return bool(given)
         if kind == NAME:
             return bool(self.names - question_words)
         if kind == REASON:

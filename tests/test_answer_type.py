@@ -65,6 +65,14 @@ def test_a_sentence_gives_a_kind_only_beyond_what_the_question_holds() -> None:
     assert not offer.gives(at.NAME, "What did Tomas Reyes design?", frozenset({"tomas", "reyes"}))
 
 
+def test_a_percentage_is_no_count() -> None:
+    """"How many factories ...?" asks for a count: 50% answers "how much", not "how many"."""
+    offer = at.Offer.of("New factories increased capacity by 50% last year.")
+    assert offer.gives(at.NUMBER, "How much did capacity grow?", frozenset({"capacity", "grow"}))
+    assert not offer.gives(at.NUMBER, "How many factories opened last year?", frozenset({"factories", "opened"}))
+    assert at.Offer.of("Three new factories opened.").gives(at.NUMBER, "How many factories opened?", frozenset({"factories"}))
+
+
 @pytest.mark.parametrize(("a", "b"), [("earlier", "later"), ("increase", "decrease"), ("connected", "unconnected"),
                                       ("possible", "impossible"), ("finite", "infinite")])
 def test_opposites_are_recognised_both_ways(a: str, b: str) -> None:
