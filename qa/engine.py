@@ -187,8 +187,8 @@ class Engine:
             return None
         first = answer.citations[0]
         chunk = self.index.chunks[self.index.chunk_row(first.chunk_id)]
-        sid = next(i for i in chunk.sentence_ids if self.index.sentences[i].start == first.start)
-        before = self.index.neighbour(sid, -1)
+        sid = next((i for i in chunk.sentence_ids if self.index.sentences[i].start == first.start), None)
+        before = self.index.neighbour(sid, -1) if sid is not None else None
         return name_answering(query.searched_for, first.quote, before.text if before else "", self.index.names)
 
     def _as_corpus_words(self, text: str) -> str:

@@ -15,7 +15,9 @@ from qa.text import POSSESSIVE as _POSSESSIVE
 from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
 
 _DEMONYM_ENDINGS = ("an", "ese", "ish", "ic", "ian", "i")  # European, Chinese, British, Arabic, Iraqi
-_DEMONYM_SUFFIXES = ("n", "an", "ian", "ese", "i")  # korea-n, mexic-an, brazil-ian, japan-ese, iraq-i
+# The endings that make a people's adjective of a country's name (korea-n, mexic-an, brazil-ian,
+# japan-ese, iraq-i): fewer than above, since "-ic" or "-ish" would make words ("cubic").
+_DEMONYM_SUFFIXES = ("n", "an", "ian", "ese", "i")
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _TRAILING_POSSESSIVE = re.compile(r"^\W*['’]s\b|['’]s\W*$")
 # Openers that make a question lean on the previous one ("What about Europe?").
