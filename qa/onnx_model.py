@@ -112,7 +112,11 @@ class OnnxEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         jobs = [order[start:end] for start, end in runs([len(encodings[i].ids) for i in order], self.batch_size, self.lanes)]
         if len(jobs) > 1 and self.lanes > 1:  # ONNX Runtime releases the GIL while it runs
-            results = self._pool.map(lambda rows: self._run([encodings[i] for i in rows]), jobs)
+            # The first run goes in this thread, beside the pool's: with every run handed to the
+            # pool, a question and the name it holds took as long as the two one after the other.
+            later = [self._pool.submit(self._run, [encodings[i] for i in rows]) for rows in jobs[1:]]
+            first = self._run([encodings[i] for i in jobs[0]])
+            results = [first, *(job.result() for job in later)]
         else:
             results = (self._run([encodings[i] for i in rows]) for rows in jobs)
         for rows, vectors in zip(jobs, results):
