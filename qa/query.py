@@ -58,11 +58,12 @@ _QUANTITY = re.compile(
     r"|how\s+much\s+(?:does|do|did)\b.*\bcost)\b",
     re.I,
 )
-_SUMMARY = re.compile(r"\b(?:summar\w*|overview|gist|tl;?dr|main\s+points?|key\s+points?|key\s+takeaways?|about)\b", re.I)
+_SUMMARY = re.compile(r"\b(?:summar\w*|overview|gist|tl;?dr|takeaways?|(?:main|key)\s+(?:points?|ideas?|messages?)|about)\b", re.I)
 _SUMMARY_WORDS = frozenset({"summary", "summarize", "summarise", "summarized", "overview", "gist", "tl", "dr", "tldr", "main",
-                            "point", "points", "key", "takeaway", "takeaways", "give", "short", "brief", "quick", "whole", "piece",
+                            "point", "points", "key", "takeaway", "takeaways", "idea", "ideas", "message", "messages", "give", "short", "brief",
+                            "quick", "whole", "piece", "whats",
                             # what a reader may call the text: "What is this page about?"
-                            "page", "webpage", "document", "doc", "post", "story", "essay", "report", "paper"})
+                            "page", "webpage", "document", "doc", "post", "story", "essay", "report", "paper", "text"})
 @dataclass(frozen=True, slots=True)
 class Query:
     question: str  # as the user typed it, stripped

@@ -317,7 +317,10 @@ def test_a_figure_question_measures_things_not_kinds_of_figure(question: str, me
     ("what is this page about?", True),
     ("Give me a quick summary", True),
     ("Key takeaways?", True),
+    ("what is the main takeaway", True),
+    ("What are the main ideas of the text?", True),
     ("What is the bridge about?", False),  # names a topic
+    ("What is the main idea behind the bridge's design?", False),
     ("Give me an overview of the wool trade", False),
 ])
 def test_a_request_for_the_gist_names_no_topic(question: str, wants_gist: bool) -> None:
