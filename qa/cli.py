@@ -155,7 +155,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def format_answer(answer) -> str:  # type: ignore[no-untyped-def]
     wrap = lambda text, indent="": textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent)  # noqa: E731
     lines = []
-    if answer.searched_for != answer.question:
+    if answer.searched_for.casefold() != answer.question.casefold():  # not for capitals alone
         lines.append(f"(searched for: {answer.searched_for})")
     lines.append(wrap(answer.text))
     lines.append("")

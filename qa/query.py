@@ -19,6 +19,10 @@ _DEMONYM_ENDINGS = ("an", "ese", "ish", "ic", "ian", "i")  # European, Chinese, 
 # japan-ese, iraq-i): fewer than above, since "-ic" or "-ish" would make words ("cubic").
 _DEMONYM_SUFFIXES = ("n", "an", "ian", "ese", "i")
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_]+")
+# "the" and a short word in lower case without full stops: "and the us?" (not "the U.S.").
+_AFTER_THE = re.compile(r"(\b[Tt]he\s+)([a-z]{2,4})(?![\w'’.-])")
+_NAME_LINKS = frozenset({"and", "of", "the", "da"})  # lower case inside a name: "Bosnia and Herzegovina"
 _TRAILING_POSSESSIVE = re.compile(r"^\W*['’]s\b|['’]s\W*$")
 # Openers that make a question lean on the previous one ("What about Europe?").
 _FOLLOW_UP_OPENER = re.compile(
@@ -117,6 +121,31 @@ def unshouted(text: str) -> str:
     return text.lower() if has_letters and not any(c.islower() for c in text) else text
 
 
+def with_country_capitals(text: str) -> str:
+    """Countries of several words typed in lower case written as names ("what about the united
+    states?" -> "... the United States?"), so that they count as names everywhere after (one of
+    one word, "india", counts as a name already: `is_name`)."""
+    found = list(_WORD.finditer(text))
+    starts: list[int] = []  # of the words to write with a capital
+    i = 0
+    while i < len(found):
+        length = 0
+        if found[i].group(0) in country_first_words():
+            length = next((n for n in (4, 3, 2) if _country_at(text, found[i:i + n], n)), 0)
+        starts.extend(m.start() for m in found[i:i + length] if m.group(0) not in _NAME_LINKS)
+        i += max(length, 1)
+    for start in starts:
+        text = text[:start] + text[start].upper() + text[start + 1:]
+    return text
+
+
+def _country_at(text: str, matches: list[re.Match[str]], length: int) -> bool:
+    """Whether these `length` words, apart only by spaces, name a country."""
+    if len(matches) < length or any(text[a.end():b.start()].strip() for a, b in zip(matches, matches[1:])):
+        return False
+    return " ".join(m.group(0).lower() for m in matches) in country_phrases()
+
+
 def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corpus_stems: frozenset[str],
             corpus_words: frozenset[str] = frozenset(), resolve_follow_ups: bool = True,
             as_corpus_words: Callable[[str], str] | None = None, answered_name: NameAnswerer | None = None) -> Query:
@@ -125,8 +154,8 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
     `as_corpus_words` reads the user's words as the corpus writes them (typing slips,
     initialisms: `Engine._as_corpus_words`); `answered_name` gives the name the article answers
     an earlier "who" question with, for a pronoun that stands for it (`resolve`)."""
-    plain = unshouted(without_markup(question) or question)
-    turns = tuple(unshouted(without_markup(t)) for t in history)
+    plain = with_country_capitals(unshouted(without_markup(question) or question))
+    turns = tuple(with_country_capitals(unshouted(without_markup(t))) for t in history)
     if as_corpus_words is not None:
         plain, turns = as_corpus_words(plain), tuple(as_corpus_words(t) for t in turns)
     searched_for, is_follow_up = (resolve(plain, turns, names, answered_name) if resolve_follow_ups and turns
@@ -223,18 +252,34 @@ def country_names() -> frozenset[str]:
     Republic of"; a name of several words is never one unknown word), and the adjectives the
     usual endings make of them ("korean", "japanese", "indian", "german"). An ending that
     makes no word ("japanan") costs nothing: only a word a reader typed is looked up."""
-    import pycountry  # a few ms, and only once a question holds a word the corpus never uses
+    found = set()
+    for head in (name for name in country_phrases() if " " not in name):
+        found.add(head)
+        roots = {head, head[:-1]} if head[-1] in "aeiouy" else {head}
+        found.update(root + ending for root in roots for ending in _DEMONYM_SUFFIXES)
+        if head.endswith("y"):
+            found.add(head[:-1])  # germany: german
+    return frozenset(found)
+
+
+@lru_cache(maxsize=1)
+def country_first_words() -> frozenset[str]:
+    """The lower-case first words of the `country_phrases` of several words ("united", "south")."""
+    return frozenset(phrase.split()[0] for phrase in country_phrases() if " " in phrase)
+
+
+@lru_cache(maxsize=1)
+def country_phrases() -> frozenset[str]:
+    """Country names in lower case, of one word or more ("india", "united states", "south
+    korea"; the part before a comma: "korea" of "Korea, Republic of"), without demonyms."""
+    import pycountry  # a few ms, and only once a question needs it
 
     found = set()
     for country in pycountry.countries:
         for name in (country.name, getattr(country, "common_name", None)):
             head = (name or "").split(",")[0].strip().lower()
-            if head and " " not in head:
+            if head and "(" not in head:
                 found.add(head)
-                roots = {head, head[:-1]} if head[-1] in "aeiouy" else {head}
-                found.update(root + ending for root in roots for ending in _DEMONYM_SUFFIXES)
-                if head.endswith("y"):
-                    found.add(head[:-1])  # germany: german
     return frozenset(found)
 
 
@@ -266,9 +311,11 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str],
     if not turns:
         return question, False
     previous, _ = resolve(turns[-1], tuple(turns[:-1]), names)
+    opener = _FOLLOW_UP_OPENER.search(question)
+    if opener:
+        question = _AFTER_THE.sub(lambda m: _dotted_name(m, names), question)
     new_names = entity_spans(question, names)
     old_names = entity_spans(previous, names)
-    opener = _FOLLOW_UP_OPENER.search(question)
     tokens = [normalize(w) for w in words(question)]
     has_pronoun = any(t in SUBJECT_PRONOUNS or t in POSSESSIVE_PRONOUNS for t in tokens)
     own_content = [w for w in content_words(question) if w not in {n.lower() for n in new_names}]
@@ -410,6 +457,15 @@ def _subject_phrase(rest: str, name: str) -> str:
     match = re.search(re.escape(name) + r"((?:\s+[a-z][\w-]*){1,2})\W*$", rest)
     adjective = name.lower().endswith(_DEMONYM_ENDINGS)
     return f"{name}{match.group(1)}" if match and adjective else name
+
+
+def _dotted_name(match: re.Match[str], names: frozenset[str]) -> str:
+    """ "the us" in "and the us?" as the corpus writes the name, "the U.S.": after "the", "us"
+    is no pronoun, and the follow-up names its new subject. Only in a follow-up: in any
+    question, a name asks every answer to hold it, and on the eval sets two questions then
+    lost their right answers ("whats the va phone number" read as "the V.A.")."""
+    dotted = "".join(f"{ch}." for ch in match.group(2).upper())
+    return f"{match.group(1)}{dotted}" if dotted.lower() in names else match.group(0)
 
 
 def entity_spans(text: str, names: frozenset[str]) -> list[str]:

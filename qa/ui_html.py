@@ -205,7 +205,7 @@ def render_reply(answer: Answer, shown: str, turn: int, documents: Mapping[str, 
     in words (the probability shows with the scores), the wait, and the sources to unfold."""
     body = link_markers(shown, turn, card_of_marker(answer)) if shown else "<em>Searching the article…</em>"
     html = f'<div class="qa-answer" id="answer-{turn}">{body}</div>'
-    if answer["searched_for"] != answer["question"]:
+    if answer["searched_for"].casefold() != answer["question"].casefold():  # not for capitals alone
         html += f'<div class="qa-meta">Searched for: {esc(answer["searched_for"])}</div>'
     if not done:
         return html

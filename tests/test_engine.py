@@ -87,6 +87,15 @@ def test_a_country_typed_in_lower_case_is_a_name_the_article_never_mentions(town
     assert "“france”" in answer.reason
 
 
+def test_a_follow_up_on_a_country_in_lower_case_asks_about_that_country(town: Engine) -> None:
+    earlier = ("Where is most of the wool sold?",)
+    assert not town.ask(earlier[0]).abstained
+    answer = town.ask("what about the united kingdom", history=earlier)
+    assert answer.searched_for == "Where is most of the wool sold? what about the United Kingdom"
+    assert answer.abstained, "the article never says what the mills sell there"
+    assert "“Kingdom”" in answer.reason
+
+
 def test_abstention_names_the_unknown_term_as_typed_and_ignores_markup(town: Engine) -> None:
     answer = town.ask("<b>Which</b> Tesla factory makes solid-state batteries in Eldermere?")
     assert answer.abstained

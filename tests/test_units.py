@@ -9,7 +9,7 @@ from qa.chunking import split_sentences
 from qa.errors import SettingsError
 from qa.index import stale_reason
 from qa.loaders.text import parse_markdown, parse_plain
-from qa.query import asks_who_did, is_name, name_answering, resolve
+from qa.query import analyse, asks_who_did, is_name, name_answering, resolve, with_country_capitals
 from qa.retrieve import fuse
 from qa.settings import Settings
 
@@ -101,6 +101,8 @@ NAMES = frozenset({"china", "europe", "u.s."})
      "How many workers does Europe have? factories"),
     ("And the U.S. targets?", ("What are China's goals?",), "What are U.S.'s goals? targets"),
     ("What about the British traders?", ("Where did China's ships sail?",), "Where did British traders' ships sail?"),
+    # After "the", "us" is no pronoun: it is the name the corpus writes "U.S.".
+    ("and the us?", ("What share does China have?",), "What share does U.S. have?"),
 ])
 def test_resolve_follow_ups(question: str, history: tuple[str, ...], expected: str) -> None:
     searched, leaned = resolve(question, history, NAMES)
@@ -171,6 +173,23 @@ def test_the_name_that_answers_a_who_question(question: str, quote: str, before:
 ])
 def test_which_questions_ask_who_did_something(question: str, asks: bool) -> None:
     assert asks_who_did(question, frozenset({"perry"})) is asks
+
+
+@pytest.mark.parametrize(("text", "written"), [
+    ("what about the united states", "what about the United States"),
+    ("bosnia and herzegovina exports?", "Bosnia and Herzegovina exports?"),
+    ("and india?", "and india?"),  # one word: a name already (is_name)
+    ("we are united", "we are united"),
+    ("the new zealand", "the New Zealand"),
+])
+def test_countries_of_several_words_typed_in_lower_case_are_written_as_names(text: str, written: str) -> None:
+    assert with_country_capitals(text) == written
+
+
+def test_a_follow_up_naming_a_country_in_lower_case_swaps_it_in() -> None:
+    query = analyse("what about the united states", ("What share does China have?",), NAMES, frozenset({"share"}),
+                    frozenset({"share", "china"}))
+    assert query.searched_for == "What share does United States have?"
 
 
 @pytest.mark.parametrize(("term", "name"), [
