@@ -19,7 +19,6 @@ _DEMONYM_ENDINGS = ("an", "ese", "ish", "ic", "ian", "i")  # European, Chinese, 
 # japan-ese, iraq-i): fewer than above, since "-ic" or "-ish" would make words ("cubic").
 _DEMONYM_SUFFIXES = ("n", "an", "ian", "ese", "i")
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
-_WORD = re.compile(r"[^\W\d_]+")
 # "the" and a short word in lower case without full stops: "and the us?" (not "the U.S.").
 _AFTER_THE = re.compile(r"(\b[Tt]he\s+)([a-z]{2,4})(?![\w'’.-])")
 _NAME_LINKS = frozenset({"and", "of", "the", "da"})  # lower case inside a name: "Bosnia and Herzegovina"
@@ -125,25 +124,19 @@ def with_country_capitals(text: str) -> str:
     """Countries of several words typed in lower case written as names ("what about the united
     states?" -> "... the United States?"), so that they count as names everywhere after (one of
     one word, "india", counts as a name already: `is_name`)."""
-    found = list(_WORD.finditer(text))
-    starts: list[int] = []  # of the words to write with a capital
-    i = 0
-    while i < len(found):
-        length = 0
-        if found[i].group(0) in country_first_words():
-            length = next((n for n in (4, 3, 2) if _country_at(text, found[i:i + n], n)), 0)
-        starts.extend(m.start() for m in found[i:i + length] if m.group(0) not in _NAME_LINKS)
-        i += max(length, 1)
-    for start in starts:
-        text = text[:start] + text[start].upper() + text[start + 1:]
-    return text
+    return _lower_case_countries().sub(_capitalised, text)
 
 
-def _country_at(text: str, matches: list[re.Match[str]], length: int) -> bool:
-    """Whether these `length` words, apart only by spaces, name a country."""
-    if len(matches) < length or any(text[a.end():b.start()].strip() for a, b in zip(matches, matches[1:])):
-        return False
-    return " ".join(m.group(0).lower() for m in matches) in country_phrases()
+def _capitalised(match: re.Match[str]) -> str:
+    return " ".join(w if w in _NAME_LINKS else w[:1].upper() + w[1:] for w in match.group(0).split())
+
+
+@lru_cache(maxsize=1)
+def _lower_case_countries() -> re.Pattern[str]:
+    """One search for every country name of several words, in lower case, longest first."""
+    phrases = sorted((p for p in country_phrases() if " " in p), key=len, reverse=True)
+    return re.compile(r"(?<![\w'’-])(?:" + "|".join(r"\s+".join(map(re.escape, p.split())) for p in phrases)
+                      + r")(?![\w-])")
 
 
 def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corpus_stems: frozenset[str],
@@ -260,12 +253,6 @@ def country_names() -> frozenset[str]:
         if head.endswith("y"):
             found.add(head[:-1])  # germany: german
     return frozenset(found)
-
-
-@lru_cache(maxsize=1)
-def country_first_words() -> frozenset[str]:
-    """The lower-case first words of the `country_phrases` of several words ("united", "south")."""
-    return frozenset(phrase.split()[0] for phrase in country_phrases() if " " in phrase)
 
 
 @lru_cache(maxsize=1)
