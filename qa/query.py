@@ -259,7 +259,7 @@ def country_names() -> frozenset[str]:
 def country_phrases() -> frozenset[str]:
     """Country names in lower case, of one word or more ("india", "united states", "south
     korea"; the part before a comma: "korea" of "Korea, Republic of"), without demonyms."""
-    import pycountry  # a few ms, and only once a question needs it
+    import pycountry  # about 37 ms, once a process, on its first question
 
     found = set()
     for country in pycountry.countries:
