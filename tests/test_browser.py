@@ -216,16 +216,26 @@ def test_scores_and_the_probability_show_on_demand(page) -> None:
 
 
 def test_top_k_number_box_agrees_with_the_slider(page) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # present: the page fixture needs it
+
     page.locator("#qa-settings button").first.click()
     number, slider = page.locator("#qa-top-k input[type=number]"), page.locator("#qa-top-k input[type=range]")
     # The settings open with an animation; a value typed before the box is shown can be put
-    # back by the render that shows it ("50" typed, "4" kept: 3 runs in 12 here; 0 in 18 with this wait).
+    # back by the render that shows it ("50" typed, "4" kept: 3 runs in 12 here; 0 in 18 with
+    # this wait, but 1 full CI run in 4 on a loaded machine). Such a value is typed once more:
+    # what is checked is where a typed value ends up, not the race with the opening render.
     number.wait_for(state="visible")
     for typed, shown in (("50", "10"), ("3.5", "4"), ("0", "1")):
-        number.fill(typed)
-        number.press("Tab")
-        page.wait_for_function(f"document.querySelector('#qa-top-k input[type=number]').value === '{shown}'",
-                               timeout=5_000)
+        for attempt in range(3):
+            number.fill(typed)
+            number.press("Tab")
+            try:
+                page.wait_for_function(
+                    f"document.querySelector('#qa-top-k input[type=number]').value === '{shown}'", timeout=3_000)
+                break
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
         assert slider.input_value() == shown
 
 
