@@ -21,7 +21,7 @@ _DEMONYM_SUFFIXES = ("n", "an", "ian", "ese", "i")
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 # "the" and a short word in lower case without full stops: "and the us?" (not "the U.S.").
 _AFTER_THE = re.compile(r"(\b[Tt]he\s+)([a-z]{2,4})(?![\w'’.-])")
-_NAME_LINKS = frozenset({"and", "of", "the", "da"})  # lower case inside a name: "Bosnia and Herzegovina"
+_NAME_LINKS = frozenset({"and", "of", "the"})  # lower case inside a name: "Bosnia and Herzegovina"
 _TRAILING_POSSESSIVE = re.compile(r"^\W*['’]s\b|['’]s\W*$")
 # Openers that make a question lean on the previous one ("What about Europe?").
 _FOLLOW_UP_OPENER = re.compile(
