@@ -2,7 +2,8 @@
 into tune and test by a stable hash of each item's id.
 
 A set is `NAME.jsonl` with an optional sidecar `NAME.json` that names its corpus folder
-(relative to the project root) and records the source and licence of the data. A set with no
+(relative to the project root) and records the source and licence of the data; a sidecar may
+also hold the set out of training altogether (`"held_out": true`). A set with no
 sidecar asks about the corpus in force (`QA_CORPUS_DIR`). Every line is checked before any
 model work, so a typo costs a message naming the line, not a traceback halfway through a run.
 """
@@ -34,10 +35,18 @@ class EvalSet:
     items: tuple[dict[str, Any], ...]
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def held_out(self) -> bool:
+        """Kept out of training (the sidecar's `"held_out": true`): every item is a test item,
+        so the set measures the shipped model on an article nothing was chosen on."""
+        return self.meta.get("held_out") is True
+
     def split(self, which: str) -> list[dict[str, Any]]:
         """The items of one split ("tune", "test") or all of them."""
         if which not in SPLITS:
             raise EvalSetError(f"split must be one of {', '.join(SPLITS)}, got {which!r}.")
+        if self.held_out:
+            return [] if which == "tune" else list(self.items)
         return [item for item in self.items if which == "all" or split_of(item["id"]) == which]
 
     def settings_for(self, base: Settings) -> Settings:
@@ -109,6 +118,8 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
         raise EvalSetError(f"Cannot read {sidecar}, the description of {path.name}: {exc}") from None
     if not isinstance(meta, dict) or ("corpus" in meta and not isinstance(meta["corpus"], str)):
         raise EvalSetError(f"{sidecar} must be a JSON object whose \"corpus\" is a folder path.")
+    if "held_out" in meta and not isinstance(meta["held_out"], bool):
+        raise EvalSetError(f"{sidecar}: \"held_out\" must be true or false.")
     return meta
 
 

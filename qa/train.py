@@ -22,6 +22,7 @@ import numpy as np
 
 from qa.answer import VETOED_CONFIDENCE, Scoring, choose, lacks_asked_kind, rank_passages
 from qa.engine import Candidates, Engine
+from qa.errors import EvalSetError
 from qa.evalsets import EvalSet, contains_any
 from qa.features import ANSWERABILITY, FEATURES
 from qa.model import AnswerModel, Linear, Vetoes
@@ -251,6 +252,11 @@ def leave_one_corpus_out(examples: Sequence[Example]) -> dict[str, dict[str, flo
 
 
 def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -> AnswerModel:
+    for held in (s for s in sets if s.held_out):
+        say(f"{held.name}: held out, not trained on")
+    sets = [s for s in sets if not s.held_out]
+    if not sets:
+        raise EvalSetError("Every set given is held out (\"held_out\": true in its sidecar): name a set to train on.")
     examples = gather(sets, base, say)
     say(f"fitting on {len(examples)} tune questions from {len(sets)} sets")
     model = fit(examples, base.max_answer_sentences)
