@@ -66,7 +66,8 @@ _SUMMARY_WORDS = frozenset({"summary", "summarize", "summarise", "summarized", "
                             "point", "points", "key", "takeaway", "takeaways", "idea", "ideas", "message", "messages", "give", "short", "brief",
                             "quick", "whole", "piece", "whats",
                             # what a reader may call the text: "What is this page about?"
-                            "page", "webpage", "document", "doc", "post", "story", "essay", "report", "paper", "text"})
+                            "page", "webpage", "document", "doc", "post", "story", "essay", "report", "paper", "text",
+                            "biography", "bio", "chapter", "section", "passage", "entry"})
 @dataclass(frozen=True, slots=True)
 class Query:
     question: str  # as the user typed it, stripped

@@ -338,6 +338,8 @@ def test_a_figure_question_measures_things_not_kinds_of_figure(question: str, me
     ("Key takeaways?", True),
     ("what is the main takeaway", True),
     ("What are the main ideas of the text?", True),
+    ("give me the gist of this biography", True),
+    ("what's this section about", True),
     ("What is the bridge about?", False),  # names a topic
     ("What is the main idea behind the bridge's design?", False),
     ("Give me an overview of the wool trade", False),
