@@ -49,7 +49,7 @@ def test_labels_agree_with_answerability(eval_set: EvalSet) -> None:
 
 @pytest.mark.parametrize("eval_set", SETS, ids=lambda s: s.name)
 def test_each_set_has_answerable_and_unanswerable_items_in_both_splits(eval_set: EvalSet) -> None:
-    for split in ("tune", "test"):
+    for split in ("test",) if eval_set.held_out else ("tune", "test"):
         items = eval_set.split(split)
         assert any(i["answerable"] for i in items) and any(not i["answerable"] for i in items), (eval_set.name, split)
     assert len(eval_set.split("tune")) + len(eval_set.split("test")) == len(eval_set.items)
@@ -99,6 +99,32 @@ def test_a_sidecar_names_the_corpus_and_a_missing_one_is_reported(tmp_path: Path
     path.with_suffix(".json").write_text(json.dumps({"corpus": "nowhere"}), encoding="utf-8")
     with pytest.raises(EvalSetError, match="does not exist"):
         load_eval_set(path)
+
+
+def test_a_held_out_set_is_all_test_and_never_trained_on(tmp_path: Path) -> None:
+    from qa.train import train
+
+    path = tmp_path / "mine.jsonl"
+    items = [{"id": f"x-{n}", "question": "q?", "answerable": False} for n in range(8)]
+    path.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    assert {split_of(i["id"]) for i in items} == {"tune", "test"}  # without the flag both splits hold some
+    path.with_suffix(".json").write_text(json.dumps({"held_out": True}), encoding="utf-8")
+    eval_set = load_eval_set(path)
+    assert eval_set.held_out
+    assert eval_set.split("tune") == [] and len(eval_set.split("test")) == len(eval_set.split("all")) == 8
+    said: list[str] = []
+    with pytest.raises(EvalSetError, match="held out"):
+        train([eval_set], Settings(index_dir=tmp_path / "index"), said.append)
+    assert said == ["mine: held out, not trained on"]
+    path.with_suffix(".json").write_text(json.dumps({"held_out": "yes"}), encoding="utf-8")
+    with pytest.raises(EvalSetError, match="true or false"):
+        load_eval_set(path)
+
+
+def test_the_shipped_held_out_sets_say_why() -> None:
+    held = [s for s in SETS if s.held_out]
+    assert {s.name for s in held} == {"berlin-airlift", "ernst-abbe"}
+    assert all(s.meta.get("held_out_why") for s in held)
 
 
 def test_shipped_sets_are_found() -> None:
