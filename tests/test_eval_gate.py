@@ -112,3 +112,21 @@ def test_cli_eval_with_a_bad_set_says_which_line(tmp_path: Path, capsys: pytest.
     assert f"{bad}, line 2: not valid JSON" in capsys.readouterr().err
     assert main(["eval", "--set", str(tmp_path / "missing.jsonl")]) == 1
     assert "No eval set at" in capsys.readouterr().err
+
+
+def test_the_report_shows_a_held_out_set_without_a_tune_table(results: dict[str, EvalResult],
+                                                              engine: Engine) -> None:
+    from qa.report import render_report
+
+    held = [s for s in SETS if s.held_out]
+    trained = [s for s in SETS if not s.held_out][:1]
+    chosen = [*trained, *held]
+    tunes = [run_eval(engine, [], name=s.name, split="tune") if s.held_out else results[s.name] for s in chosen]
+    text = render_report([results[s.name] for s in chosen], tunes, {s.name: s.meta for s in SETS},
+                         engine.model.manifest, engine.abstain_threshold)
+    for eval_set in held:
+        section = text.split(f"## {eval_set.name}\n", 1)[1].split("\n## ", 1)[0]
+        assert "**Held out**" in section and "| tune split |" not in section
+        assert f"| all | {len(eval_set.items)} |" in section
+    first = text.split(f"## {trained[0].name}\n", 1)[1].split("\n## ", 1)[0]
+    assert "| tune split |" in first and "**Held out**" not in first
