@@ -192,12 +192,15 @@ def measured_terms(text: str, window: int = 3) -> tuple[str, ...]:
 @lru_cache(maxsize=1024)
 def typed_terms(text: str) -> tuple[str, ...]:
     """The question's terms as the user typed them: whitespace-separated, without the
-    punctuation around them ("alert(1)", "solid-state", "U.S."), and without a possessive 's."""
+    punctuation around them (a bracket that opens or closes a list of several terms too),
+    keeping what is inside ("alert(1)", "solid-state", "U.S."), and without a possessive 's."""
     terms = []
     for token in text.split():
         term = token.strip("\"'“”‘’«»,;:!?")
-        if term.startswith("(") and term.endswith(")"):
-            term = term[1:-1]
+        if term.startswith("(") and (term.endswith(")") or ")" not in term):  # "(Japan)", "(Soviets, Berlin)"
+            term = term[1:]
+        if term.endswith(")") and "(" not in term:
+            term = term[:-1]
         term = term.rstrip(".") if not _INITIALISM.fullmatch(term) else term
         term = _POSSESSIVE.sub("", term)
         if words(term):

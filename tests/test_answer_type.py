@@ -97,6 +97,8 @@ def test_terms_are_kept_whole_as_typed_and_markup_is_ignored() -> None:
     assert typed_terms("Is solid-state better than the U.S.'s cells?") == ("Is", "solid-state", "better", "than", "the",
                                                                            "U.S.", "cells")
     assert typed_terms("(Japan)") == ("Japan",)
+    # A follow-up searched with the names of the question before it: "and when did it end? (Soviets, Berlin)".
+    assert typed_terms("it end? (Soviets, Berlin)") == ("it", "end", "Soviets", "Berlin")
 
 
 def test_a_compound_the_corpus_uses_whole_is_known() -> None:
