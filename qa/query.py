@@ -34,9 +34,12 @@ _REFERS_BACK = re.compile(r"^\W*(?:that|this|these|those)\b|\b(?:does|do|did|is|
 _MARKUP = re.compile(r"</?[A-Za-z][^<>]{0,200}>|<!--.*?-->")
 _INITIALISM = re.compile(r"(?:[A-Za-z]\.){2,}")
 SUBJECT_PRONOUNS = frozenset({"it", "they", "them", "he", "she", "him", "her"})
-POSSESSIVE_PRONOUNS = frozenset({"its", "their", "theirs", "his"})
+POSSESSIVE_PRONOUNS = frozenset({"its", "their", "his"})
 PERSON_PRONOUNS = frozenset({"he", "she", "him", "her", "his"})
-GROUP_PRONOUNS = frozenset({"they", "them", "their", "theirs"})
+GROUP_PRONOUNS = frozenset({"they", "them", "their"})
+# "When did the British start theirs?": a possessive standing for a thing the previous question
+# named, not for a name; "British's" would say nothing.
+STANDALONE_POSSESSIVES = frozenset({"theirs", "hers", "ours", "yours"})
 # "Who leads ...?", "Which president authorized ...?": the question asks who did something, so
 # a pronoun in the next question most likely stands for its answer. Not "Who did Abbott
 # marry?" nor "Which college did he attend?" (an auxiliary, then the subject: the answer is
@@ -311,14 +314,24 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str],
     has_pronoun = any(t in SUBJECT_PRONOUNS or t in POSSESSIVE_PRONOUNS for t in tokens)
     own_content = [w for w in content_words(question) if w not in {n.lower() for n in new_names}]
 
+    if any(t in STANDALONE_POSSESSIVES for t in tokens):
+        return f"{previous} {question}", True
     if has_pronoun and answered_name is not None and asks_who_did(previous, names):
         answered = _answer_for_pronouns(question, tokens, new_names, previous, bool(old_names), turns, answered_name)
         if answered:
             return answered, True
     if new_names and has_pronoun:
-        # "And Europe? Where does it want its materials from?": the pronoun means the new name.
-        clauses = [c for c in re.split(r"(?<=[?.!])\s+", question) if set(content_words(c)) - {n.lower() for n in new_names}]
-        return _replace_pronouns(" ".join(clauses) or question, new_names[0]), True
+        # "And Europe? Where does it want its materials from?": a pronoun after the new name
+        # means it. One before it ("what did he tell Washington?") means what it meant before.
+        cut = _first_place(question, new_names)
+        before, after = question[:cut], _replace_pronouns(question[cut:], new_names[0])
+        lean = _has_pronoun(before) and not old_names
+        if _has_pronoun(before) and old_names:
+            before = _replace_pronouns(before, old_names[0])
+        clauses = [c for c in re.split(r"(?<=[?.!])\s+", before + after)
+                   if set(content_words(c)) - {n.lower() for n in new_names}]
+        text = " ".join(clauses) or before + after
+        return (f"{previous} {text}" if lean else text), True
     if new_names and (opener or not own_content):
         rest = _FOLLOW_UP_OPENER.sub("", question).strip(" ?.!,")
         subject = _subject_phrase(rest, new_names[0])
@@ -484,6 +497,16 @@ def _replace_names(text: str, old: list[str], new: str) -> str:
         text = re.sub(r"(?<!\w)" + re.escape(name) + r"['’]s\b", _possessive(new), text)
         text = re.sub(r"(?<!\w)" + re.escape(name) + r"(?!\w)", new, text)
     return text
+
+
+def _first_place(text: str, names: list[str]) -> int:
+    """Where the first of the names starts in the text (its end when none is found)."""
+    lowered = text.lower()
+    return min((i for i in (lowered.find(n.lower()) for n in names) if i >= 0), default=len(text))
+
+
+def _has_pronoun(text: str) -> bool:
+    return any(normalize(w) in SUBJECT_PRONOUNS or normalize(w) in POSSESSIVE_PRONOUNS for w in words(text))
 
 
 def _possessive(name: str) -> str:

@@ -103,6 +103,12 @@ NAMES = frozenset({"china", "europe", "u.s."})
     ("What about the British traders?", ("Where did China's ships sail?",), "Where did British traders' ships sail?"),
     # After "the", "us" is no pronoun: it is the name the corpus writes "U.S.".
     ("and the us?", ("What share does China have?",), "What share does U.S. have?"),
+    # A pronoun before the new name stands for what it stood for before.
+    ("What did she write to Rome about?", ("When did Mary Rangeley visit Paris?",),
+     "What did Mary Rangeley write to Rome about?"),
+    # "theirs" stands for the thing the previous question named: that question stays beside it.
+    ("When did the Danes open theirs?", ("When did the town open its first mill?",),
+     "When did the town open its first mill? When did the Danes open theirs?"),
 ])
 def test_resolve_follow_ups(question: str, history: tuple[str, ...], expected: str) -> None:
     searched, leaned = resolve(question, history, NAMES)
