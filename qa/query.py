@@ -325,13 +325,13 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str],
         # means it. One before it ("what did he tell Washington?") means what it meant before.
         cut = _first_place(question, new_names)
         before, after = question[:cut], _replace_pronouns(question[cut:], new_names[0])
-        lean = _has_pronoun(before) and not old_names
-        if _has_pronoun(before) and old_names:
-            before = _replace_pronouns(before, old_names[0])
+        leans_back = _has_pronoun(before)
+        if leans_back and old_names:
+            before, leans_back = _replace_pronouns(before, old_names[0]), False
         clauses = [c for c in re.split(r"(?<=[?.!])\s+", before + after)
                    if set(content_words(c)) - {n.lower() for n in new_names}]
         text = " ".join(clauses) or before + after
-        return (f"{previous} {text}" if lean else text), True
+        return (f"{previous} {text}" if leans_back else text), True
     if new_names and (opener or not own_content):
         rest = _FOLLOW_UP_OPENER.sub("", question).strip(" ?.!,")
         subject = _subject_phrase(rest, new_names[0])
