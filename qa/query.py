@@ -495,6 +495,8 @@ def entity_spans(text: str, names: frozenset[str]) -> list[str]:
 def _replace_names(text: str, old: list[str], new: str) -> str:
     for name in old:
         text = re.sub(r"(?<!\w)" + re.escape(name) + r"['’]s\b", _possessive(new), text)
+        if name.endswith("s"):  # "United States' share" -> "U.S.'s share"
+            text = re.sub(r"(?<!\w)" + re.escape(name) + r"['’](?!\w)", _possessive(new), text)
         text = re.sub(r"(?<!\w)" + re.escape(name) + r"(?!\w)", new, text)
     return text
 

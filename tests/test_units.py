@@ -103,6 +103,7 @@ NAMES = frozenset({"china", "europe", "u.s."})
     ("What about the British traders?", ("Where did China's ships sail?",), "Where did British traders' ships sail?"),
     # After "the", "us" is no pronoun: it is the name the corpus writes "U.S.".
     ("and the us?", ("What share does China have?",), "What share does U.S. have?"),
+    ("and the U.S.?", ("What is United States' share?",), "What is U.S.'s share?"),
     # A pronoun before the new name stands for what it stood for before.
     ("What did she write to Rome about?", ("When did Mary Rangeley visit Paris?",),
      "What did Mary Rangeley write to Rome about?"),
