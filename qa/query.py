@@ -37,6 +37,7 @@ SUBJECT_PRONOUNS = frozenset({"it", "they", "them", "he", "she", "him", "her"})
 POSSESSIVE_PRONOUNS = frozenset({"its", "their", "his"})
 PERSON_PRONOUNS = frozenset({"he", "she", "him", "her", "his"})
 GROUP_PRONOUNS = frozenset({"they", "them", "their"})
+PRONOUNS = SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS  # those a name can stand in for
 # "When did the British start theirs?": a possessive standing for a thing the previous question
 # named, not for a name; "British's" would say nothing.
 STANDALONE_POSSESSIVES = frozenset({"theirs", "hers", "ours", "yours"})
@@ -311,7 +312,7 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str],
     new_names = entity_spans(question, names)
     old_names = entity_spans(previous, names)
     tokens = [normalize(w) for w in words(question)]
-    has_pronoun = any(t in SUBJECT_PRONOUNS or t in POSSESSIVE_PRONOUNS for t in tokens)
+    has_pronoun = any(t in PRONOUNS for t in tokens)
     own_content = [w for w in content_words(question) if w not in {n.lower() for n in new_names}]
 
     if any(t in STANDALONE_POSSESSIVES for t in tokens):
@@ -389,7 +390,7 @@ def _answer_for_pronouns(question: str, tokens: list[str], new_names: list[str],
     elif _ASKS_WHO.search(previous):
         pronouns = PERSON_PRONOUNS | GROUP_PRONOUNS
     else:
-        pronouns = SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS
+        pronouns = PRONOUNS
     cut = len(question)
     if new_names:
         cut = min((i for i in (question.lower().find(n.lower()) for n in new_names) if i >= 0), default=cut)
@@ -400,8 +401,7 @@ def _answer_for_pronouns(question: str, tokens: list[str], new_names: list[str],
     if not name:
         return None
     replaced = _replace_pronouns(question[:cut], name, pronouns) + question[cut:]
-    others = SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS
-    return f"{previous} {replaced}" if any(t in others and t not in pronouns for t in tokens) else replaced
+    return f"{previous} {replaced}" if any(t in PRONOUNS and t not in pronouns for t in tokens) else replaced
 
 
 def name_answering(question: str, quote: str, before: str, names: frozenset[str]) -> str | None:
@@ -494,9 +494,8 @@ def entity_spans(text: str, names: frozenset[str]) -> list[str]:
 
 def _replace_names(text: str, old: list[str], new: str) -> str:
     for name in old:
-        text = re.sub(r"(?<!\w)" + re.escape(name) + r"['’]s\b", _possessive(new), text)
-        if name.endswith("s"):  # "United States' share" -> "U.S.'s share"
-            text = re.sub(r"(?<!\w)" + re.escape(name) + r"['’](?!\w)", _possessive(new), text)
+        # "China's share", and "United States' share" with the apostrophe alone after an "s".
+        text = re.sub(r"(?<!\w)" + re.escape(name) + r"(?:['’]s\b|(?<=s)['’](?!\w))", _possessive(new), text)
         text = re.sub(r"(?<!\w)" + re.escape(name) + r"(?!\w)", new, text)
     return text
 
@@ -508,14 +507,14 @@ def _first_place(text: str, names: list[str]) -> int:
 
 
 def _has_pronoun(text: str) -> bool:
-    return any(normalize(w) in SUBJECT_PRONOUNS or normalize(w) in POSSESSIVE_PRONOUNS for w in words(text))
+    return any(normalize(w) in PRONOUNS for w in words(text))
 
 
 def _possessive(name: str) -> str:
     return f"{name}'" if name.endswith("s") else f"{name}'s"  # "the European powers'"
 
 
-def _replace_pronouns(text: str, name: str, pronouns: frozenset[str] = SUBJECT_PRONOUNS | POSSESSIVE_PRONOUNS) -> str:
+def _replace_pronouns(text: str, name: str, pronouns: frozenset[str] = PRONOUNS) -> str:
     def swap(match: re.Match[str]) -> str:
         word = match.group(0).lower()
         if word in POSSESSIVE_PRONOUNS:
