@@ -23,6 +23,7 @@ _ORDINAL_WORD = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth
                  r"|twenty-first|twenty-second)")
 _ORDINAL = rf"(?:\d{{1,2}}(?:st|nd|rd|th)|{_ORDINAL_WORD})"
 # Words before a bare 3- or 4-digit figure that make it a year ("in 911", "by 2030", "since 1041").
+_DECADE_WORD = r"(?:twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties)"
 _YEAR_CUE = r"(?:in|by|since|from|until|till|to|after|before|around|circa|c\.|about|of|during|year|years|early|late|mid|spring|summer|autumn|fall|winter)"
 _DATE = re.compile(
     r"\b(?:1[0-9]{3}|20[0-9]{2})\b(?!\s*(?:%|percent|per\b))"  # a four-digit year
@@ -34,14 +35,21 @@ _DATE = re.compile(
     rf"|\b{_MONTH}\b\.?\s*(?:\d{{1,2}}\b|\d{{4}}\b)|\b\d{{1,2}}\s+{_MONTH}\b"
     r"|\b(?:last|next|this|past|previous|coming|following|same)\s+(?:year|decade|century|month|week|spring|summer|autumn|winter)\b"
     r"|\b(?:\w+|\d+)\s+(?:years?|decades?|centuries|months?|weeks?|days?)\s+(?:ago|later|earlier|before|after)\b"
-    r"|\b(?:today|yesterday|nowadays|recently|currently|annually|medieval|ancient|prehistoric)\b",
+    r"|\b(?:today|yesterday|nowadays|recently|currently|annually|medieval|ancient|prehistoric)\b"
+    rf"|\b(?:{_YEAR_CUE}|class\s+of)\s+['’]\d{{2}}\b"  # "the spring of '45"
+    rf"|\b(?:(?:early|mid|late)[- ])?{_DECADE_WORD}\b"  # "the late forties"
+    r"|\b(?:reign|rule)\s+of\b|\b(?:middle|dark|bronze|iron|stone|ice|gilded|golden|viking)\s+ages?\b"
+    r"|\b(?:antiquity|prehistory|renaissance|neolithic|paleolithic|mesolithic|interwar|postwar|prewar|wartime)\b",
     re.I,
 )
+# A named period: "the Edo period", "the Victorian era", "the Tang dynasty", "the Bronze Age".
+_ERA = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z][a-z]+)?\s+(?:[Ee]ra|[Pp]eriod|[Dd]ynasty|Age)\b")
 _NUMBER_WORDS = frozenset(
     """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
     seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand
     thousands million millions billion billions trillion trillions dozen dozens half halves quarter quarters
-    third thirds twice thrice double triple single several numerous""".split()
+    third thirds twice thrice double triple single several numerous fortnight fortnights twenties thirties
+    forties fifties sixties seventies eighties nineties""".split()
 )
 _NUMBER = re.compile(r"\d|%")
 _ASKS_COUNT = re.compile(r"\bhow\s+many\b", re.I)
@@ -115,7 +123,8 @@ def question_type(question: str) -> str:
 
 def dates(text: str) -> list[str]:
     """Time expressions in the text, as written."""
-    return [m.group(0) for m in _DATE.finditer(text)]
+    found = [m.group(0) for m in _DATE.finditer(text)] + [m.group(0) for m in _ERA.finditer(text)]
+    return list(dict.fromkeys(found))  # "the Bronze Age" is found by both patterns
 
 
 def has_number(text: str) -> bool:

@@ -21,6 +21,13 @@ from qa.query import is_name, typed_terms, unknown_terms, without_markup
     ("It was signed on March 31, 1854.", "March 31"),
     ("Charlemagne was crowned in AD 800.", "AD 800"),
     ("Two years later the treaty lapsed.", "Two years later"),
+    ("The war ended in the spring of '45.", "of '45"),
+    ("The mill closed in the late forties.", "late forties"),
+    ("The bridge was built during the reign of a duke.", "reign of"),
+    ("Tools changed in the Bronze Age.", "Bronze Age"),
+    ("The castle fell in the late Middle Ages.", "Middle Ages"),
+    ("The port stayed closed for most of the Edo period.", "Edo period"),
+    ("Trade grew under the Tang dynasty.", "Tang dynasty"),
 ])
 def test_dates_of_every_era_and_form_are_found(text: str, expected: str) -> None:
     assert expected in at.dates(text)
@@ -35,6 +42,8 @@ def test_percentages_and_plain_figures_are_not_dates_but_are_numbers(text: str) 
 
 def test_number_words_count_as_figures() -> None:
     assert at.number_tokens("three mills and four hundred people") >= {"three", "four", "hundred"}
+    assert at.number_tokens("The siege lasted a fortnight.") == {"fortnight"}
+    assert at.number_tokens("He was in his forties.") == {"forties"}
     assert not at.has_number("The town is old.")
 
 
@@ -63,6 +72,15 @@ def test_a_sentence_gives_a_kind_only_beyond_what_the_question_holds() -> None:
     assert not offer.gives(at.DATE, "What was designed in 1895?", frozenset({"1895"}))
     assert offer.gives(at.NAME, "Who designed the lighthouse?", frozenset({"lighthouse"}))
     assert not offer.gives(at.NAME, "What did Tomas Reyes design?", frozenset({"tomas", "reyes"}))
+
+
+def test_a_when_question_is_answered_by_a_period_as_well_as_a_year() -> None:
+    """"It gives no date for that" is for sentences that hold no time at all."""
+    for sentence in ("The abbey was founded during the reign of a duke.", "The abbey was founded in the Middle Ages.",
+                     "The abbey was founded in the late Edo period."):
+        assert at.Offer.of(sentence).gives(at.DATE, "When was the abbey founded?", frozenset({"abbey", "founded"}))
+    assert not at.Offer.of("The abbey was founded by monks.").gives(at.DATE, "When was the abbey founded?",
+                                                                   frozenset({"abbey", "founded"}))
 
 
 def test_a_percentage_is_no_count() -> None:
