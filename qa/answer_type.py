@@ -43,7 +43,9 @@ _DATE = re.compile(
     re.I,
 )
 # A named period: "the Edo period", "the Victorian era", "the Tang dynasty", "the Bronze Age".
-_ERA = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z][a-z]+)?\s+(?:[Ee]ra|[Pp]eriod|[Dd]ynasty|Age)\b")
+_ERA = re.compile(r"\b(?!(?:The|This|That|These|Those|Each|Every|Its|Their|His|Her|Our|One|Another|Any|No|Some|Which"
+                  r"|What|Whose|Same|Next|Last|First|Final|Long|Short|Brief|Later|Early|Late)\b)"
+                  r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?\s+(?:[Ee]ra|[Pp]eriod|[Dd]ynasty|Age)\b")
 _NUMBER_WORDS = frozenset(
     """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
     seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand

@@ -33,6 +33,11 @@ def test_dates_of_every_era_and_form_are_found(text: str, expected: str) -> None
     assert expected in at.dates(text)
 
 
+@pytest.mark.parametrize("text", ["The period of growth lasted long.", "This era ended badly.", "Each period has a name."])
+def test_a_period_named_by_no_name_is_no_date(text: str) -> None:
+    assert not at.dates(text)
+
+
 @pytest.mark.parametrize("text", ["China holds over 70% of production.", "It costs 2.5 dollars.",
                                   "The mills employ four hundred people.", "A dozen ships came."])
 def test_percentages_and_plain_figures_are_not_dates_but_are_numbers(text: str) -> None:
