@@ -39,6 +39,15 @@ def test_every_label_string_occurs_in_the_sets_own_corpus(eval_set: EvalSet) -> 
     assert not missing, f"label strings not found in {eval_set.corpus_dir}: {missing[:5]}"
 
 
+def test_squad_support_is_a_sentence_holding_a_gold_span() -> None:
+    """scripts/squad_support.py: the support of a SQuAD question is the sentence of its own
+    paragraph that holds its answer, not the short span alone ("time" occurs all over)."""
+    squad = next(s for s in SETS if s.name == "computational-complexity")
+    for item in (i for i in squad.items if i["answerable"]):
+        assert all(any(span in sentence for span in item["expect_any"]) for sentence in item["support"]), item["id"]
+        assert all(sentence.rstrip().endswith((".", "?", "!", ":", '"', ")")) for sentence in item["support"]), item["id"]
+
+
 @pytest.mark.parametrize("eval_set", SETS, ids=lambda s: s.name)
 def test_labels_agree_with_answerability(eval_set: EvalSet) -> None:
     for item in eval_set.items:
