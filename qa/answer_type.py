@@ -22,8 +22,10 @@ _ORDINAL_WORD = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth
                  r"|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth"
                  r"|twenty-first|twenty-second)")
 _ORDINAL = rf"(?:\d{{1,2}}(?:st|nd|rd|th)|{_ORDINAL_WORD})"
+# "the forties": a decade, or an age ("in his forties").
+_DECADES = ("twenties", "thirties", "forties", "fifties", "sixties", "seventies", "eighties", "nineties")
+_DECADE_WORD = "(?:" + "|".join(_DECADES) + ")"
 # Words before a bare 3- or 4-digit figure that make it a year ("in 911", "by 2030", "since 1041").
-_DECADE_WORD = r"(?:twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties)"
 _YEAR_CUE = r"(?:in|by|since|from|until|till|to|after|before|around|circa|c\.|about|of|during|year|years|early|late|mid|spring|summer|autumn|fall|winter)"
 _DATE = re.compile(
     r"\b(?:1[0-9]{3}|20[0-9]{2})\b(?!\s*(?:%|percent|per\b))"  # a four-digit year
@@ -50,9 +52,8 @@ _NUMBER_WORDS = frozenset(
     """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
     seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand
     thousands million millions billion billions trillion trillions dozen dozens half halves quarter quarters
-    third thirds twice thrice double triple single several numerous fortnight fortnights twenties thirties
-    forties fifties sixties seventies eighties nineties""".split()
-)
+    third thirds twice thrice double triple single several numerous fortnight fortnights""".split()
+) | frozenset(_DECADES)
 _NUMBER = re.compile(r"\d|%")
 _ASKS_COUNT = re.compile(r"\bhow\s+many\b", re.I)
 # Cues that a sentence gives a reason.
