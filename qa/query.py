@@ -391,9 +391,8 @@ def _answer_for_pronouns(question: str, tokens: list[str], new_names: list[str],
         pronouns = PERSON_PRONOUNS | GROUP_PRONOUNS
     else:
         pronouns = PRONOUNS
-    cut = len(question)
+    cut = _first_place(question, new_names)
     if new_names:
-        cut = min((i for i in (question.lower().find(n.lower()) for n in new_names) if i >= 0), default=cut)
         tokens = [normalize(w) for w in words(question[:cut])]
     if not any(t in pronouns for t in tokens):
         return None

@@ -55,11 +55,11 @@ def main() -> None:
     if len(groups) != len(article):
         raise SystemExit(f"{len(groups)} lists of questions for {len(article)} paragraphs: the order is not SQuAD's.")
     out = []
-    for group, paragraph in zip(groups, article):
+    for number, (group, paragraph) in enumerate(zip(groups, article), start=1):
         for item in group:
             if item["answerable"]:
                 if not any(span in paragraph for span in item["expect_any"]):
-                    raise SystemExit(f"{item['id']}: no gold span occurs in paragraph {article.index(paragraph) + 1}.")
+                    raise SystemExit(f"{item['id']}: no gold span occurs in paragraph {number}.")
                 item = {**item, "support": support_sentences(paragraph, item["expect_any"])}
             out.append(item)
     target = ROOT / "eval" / "sets" / f"{NAME}.jsonl"
