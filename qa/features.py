@@ -319,10 +319,16 @@ def _closest_words(terms: QuestionTerms, profiles: list[Profile], index: Index) 
 
 def answerability_row(features: np.ndarray, logits: np.ndarray, best: int, allowed: list[int]) -> np.ndarray:
     """The answerability model's input for the best candidate (row `best` of `features`), given
-    the sentence model's log-odds for every row and the rows an answer may be drawn from."""
+    the sentence model's log-odds for every row and the rows an answer may be drawn from.
+
+    With no other row to compare it with, the margin (and its product) is NaN, missing, which
+    the model reads as its tune mean. A lone candidate is no sign of a clear winner, and no
+    tune question has one: any number put there would be read far outside what the model
+    learnt from (a margin of 10 once lifted a sentence the sentence model gave 7% to a
+    confidence of 0.96)."""
     others = [logits[i] for i in allowed if i != best]
     values = {"best_logit": float(logits[best]),
-              "margin": min(float(logits[best] - max(others)), 10.0) if others else 10.0,
+              "margin": min(float(logits[best] - max(others)), 10.0) if others else math.nan,
               **{name: float(features[best, _COLUMN[name]]) for name in _OWN}}
     return np.asarray([*(values[name] for name in ("best_logit", "margin", *_OWN)),
                        *(values[a] * values[b] for a, b in _PRODUCTS)], dtype=np.float64)

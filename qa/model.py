@@ -40,9 +40,10 @@ class Linear:
     intercept: float
 
     def logits(self, matrix: np.ndarray) -> np.ndarray:
+        """Log-odds per row; a missing value (NaN) counts as the feature's tune mean, adding nothing."""
         if len(matrix) == 0:
             return np.zeros(0)
-        return ((matrix - self.mean) / self.scale) @ self.coef + self.intercept
+        return np.nan_to_num((matrix - self.mean) / self.scale, nan=0.0) @ self.coef + self.intercept
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         return _sigmoid(self.logits(matrix))
@@ -51,7 +52,7 @@ class Linear:
     def fit(cls, features: tuple[str, ...], x: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
             l2: float) -> "Linear":
         mean, scale = standardise(x)
-        coef, intercept = fit_logistic((x - mean) / scale, y, weights, l2=l2)
+        coef, intercept = fit_logistic(np.nan_to_num((x - mean) / scale, nan=0.0), y, weights, l2=l2)
         return cls(features, mean, scale, coef, intercept)
 
     @classmethod
@@ -188,9 +189,10 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
 
 
 def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and spreads; a constant column keeps spread 1 so it cannot blow up."""
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+    """Column means and spreads, of the values present (NaN is missing); a constant column keeps
+    spread 1 so it cannot blow up."""
+    mean = np.nanmean(x, axis=0)
+    scale = np.nanstd(x, axis=0)
     scale[scale < 1e-9] = 1.0
     return mean, scale
 

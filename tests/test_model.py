@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qa.cli import main
-from qa.features import ANSWERABILITY, FEATURES
+from qa.features import ANSWERABILITY, FEATURES, answerability_row
 from qa.model import PACKAGED_MODEL, AnswerModel, AnswerModelError, Linear, fit_logistic, load_model
 
 
@@ -35,6 +35,32 @@ def test_a_constant_column_does_not_break_the_fit() -> None:
     model = Linear.fit(("a", "b"), x, y, None, l2=1.0)
     assert np.isfinite(model.coef).all() and model.scale[1] == 1.0
     assert model.probabilities(np.array([[0.9, 1.0]]))[0] > 0.5 > model.probabilities(np.array([[-0.9, 1.0]]))[0]
+
+
+def test_a_missing_value_is_read_as_the_tune_mean_and_does_not_break_the_fit() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((200, 2))
+    y = (x[:, 0] > 0).astype(float)
+    x[::10, 1] = np.nan  # the second feature is missing in a tenth of the rows
+    model = Linear.fit(("a", "b"), x, y, None, l2=1.0)
+    assert np.isfinite(model.coef).all() and np.isfinite(model.mean).all()
+    assert model.mean[1] == pytest.approx(np.nanmean(x[:, 1]))
+    missing, at_mean = model.logits(np.array([[0.5, np.nan], [0.5, model.mean[1]]]))
+    assert missing == pytest.approx(at_mean)
+
+
+def test_a_lone_candidate_is_no_sign_of_a_clear_winner() -> None:
+    """With no rival, the margin is missing (NaN), not a made-up large one that the model would
+    read as a sure winner: the shipped model's confidence in a weak lone candidate stays low."""
+    model = load_model(None, FEATURES, ANSWERABILITY)
+    features = np.zeros((2, len(FEATURES)))
+    weak = np.array([-2.5, -6.0])
+    lone = answerability_row(features, weak, best=0, allowed=[0])
+    margin = ANSWERABILITY.index("margin")
+    assert np.isnan(lone[margin]) and np.isnan(lone[ANSWERABILITY.index("best_logit*margin")])
+    beside_rival = answerability_row(features, weak, best=0, allowed=[0, 1])
+    assert beside_rival[margin] == pytest.approx(3.5)
+    assert model.confidence(lone) < model.confidence(beside_rival)
 
 
 def test_the_shipped_model_loads_and_round_trips(tmp_path: Path) -> None:
