@@ -43,7 +43,10 @@ class Linear:
         """Log-odds per row; a missing value (NaN) counts as the feature's tune mean, adding nothing."""
         if len(matrix) == 0:
             return np.zeros(0)
-        return np.nan_to_num((matrix - self.mean) / self.scale, nan=0.0) @ self.coef + self.intercept
+        standard = (matrix - self.mean) / self.scale
+        if np.isnan(standard).any():  # rare: a lone candidate's margin
+            standard = np.nan_to_num(standard, nan=0.0)
+        return standard @ self.coef + self.intercept
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         return _sigmoid(self.logits(matrix))

@@ -172,7 +172,9 @@ def _kind(question: str, searched_for: str) -> str:
     """What the question asks for, read from the words the user typed when they say it
     ("How do they pay for it?"), else from the question they lean on ("What about Europe?")."""
     own = answer_type.question_type(question)
-    return own if own != answer_type.OTHER else answer_type.question_type(searched_for)
+    if own != answer_type.OTHER or searched_for == question:
+        return own
+    return answer_type.question_type(searched_for)
 
 
 def question_names(text: str, corpus_names: frozenset[str]) -> frozenset[str]:
