@@ -35,7 +35,12 @@ _KINDS = ", ".join(SUFFIXES[:-1]) + " or " + SUFFIXES[-1]
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
     """The corpus folder's files of a known format, and those of its `uploads/` folder (where the
-    page stores uploaded documents), sorted, so builds are reproducible."""
+    page stores uploaded documents), sorted, so builds are reproducible. A corpus may also be
+    one document: the article an eval set sits beside (qa/evalsets.py)."""
+    if corpus_dir.is_file():
+        if corpus_dir.suffix.lower() not in SUFFIXES:
+            raise CorpusError(f"{corpus_dir} is not a {_KINDS} file. Give a corpus folder, or one document of those kinds.")
+        return [corpus_dir]
     if not corpus_dir.is_dir():
         raise CorpusError(f"Corpus folder {corpus_dir} does not exist. Create it and put {_KINDS} files in it, or set QA_CORPUS_DIR.")
     folders = [corpus_dir] + ([corpus_dir / UPLOADS] if (corpus_dir / UPLOADS).is_dir() else [])

@@ -3,9 +3,12 @@ into tune and test by a stable hash of each item's id.
 
 A set is `NAME.jsonl` with an optional sidecar `NAME.json` that names its corpus folder
 (relative to the project root) and records the source and licence of the data; a sidecar may
-also hold the set out of training altogether (`"held_out": true`). A set with no
-sidecar asks about the corpus in force (`QA_CORPUS_DIR`). Every line is checked before any
-model work, so a typo costs a message naming the line, not a traceback halfway through a run.
+also hold the set out of training altogether (`"held_out": true`). A set whose sidecar names
+no corpus asks about the document beside it with its name (`NAME.md`, `NAME.txt`, ...), if
+there is one, else about the corpus in force (`QA_CORPUS_DIR`). Every line is checked before
+any model work, so a typo costs a message naming the line, not a traceback halfway through a
+run; and a set whose expected answers its corpus never says is refused
+(`check_answers_in`): it would score 0 without saying why.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from qa.errors import EvalSetError
 from qa.settings import PROJECT_ROOT, Settings
@@ -31,7 +34,7 @@ _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": 
 class EvalSet:
     name: str
     path: Path
-    corpus_dir: Path | None  # None: the corpus in force
+    corpus_dir: Path | None  # a corpus folder or one document; None: the corpus in force
     items: tuple[dict[str, Any], ...]
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -103,7 +106,7 @@ def load_eval_set(path: Path | str) -> EvalSet:
         raise EvalSetError(f"The eval set {path} has no items.")
     meta = _read_sidecar(path)
     corpus = meta.get("corpus")
-    corpus_dir = None if corpus is None else _resolve(str(corpus), path)
+    corpus_dir = _article_beside(path) if corpus is None else _resolve(str(corpus), path)
     return EvalSet(name=str(meta.get("name") or path.stem), path=path, corpus_dir=corpus_dir, items=tuple(items),
                    meta=meta)
 
@@ -121,6 +124,34 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
     if "held_out" in meta and not isinstance(meta["held_out"], bool):
         raise EvalSetError(f"{sidecar}: \"held_out\" must be true or false.")
     return meta
+
+
+def _article_beside(set_path: Path) -> Path | None:
+    """The document named like the set (`NAME.md` beside `NAME.jsonl`), or None."""
+    from qa.corpus import SUFFIXES
+
+    return next((p for p in (set_path.with_suffix(s) for s in SUFFIXES) if p.is_file()), None)
+
+
+def check_answers_in(eval_set: EvalSet, corpus_texts: Iterable[str], corpus: Path,
+                     say: Callable[[str], None]) -> None:
+    """Refuse a set most of whose expected answers its corpus never says: it asks about another
+    article, and would score near 0 without saying why (an answer quotes the corpus, so an
+    expected string the corpus lacks is never found in one). Say how many it lacks otherwise."""
+    answerable = [item for item in eval_set.items if item["answerable"] and item.get("expect_any")]
+    if not answerable:
+        return
+    text = fold(" ".join(corpus_texts))
+    lacking = [item["id"] for item in answerable if not any(fold(n) in text for n in item["expect_any"])]
+    if 2 * len(lacking) > len(answerable):
+        raise EvalSetError(
+            f"{len(lacking)} of the {len(answerable)} answerable questions of {eval_set.path.name} expect an answer "
+            f"the corpus {corpus} never says: the set asks about another article. Put that article beside the set as "
+            f"{eval_set.path.with_suffix('.md').name} (or .txt, .html, .pdf, .docx), name its folder in a sidecar "
+            f"{eval_set.path.with_suffix('.json').name} ({{\"corpus\": \"folder\"}}), or set QA_CORPUS_DIR.")
+    if lacking:
+        say(f"{eval_set.name}: {len(lacking)} of {len(answerable)} answerable questions expect an answer the corpus "
+            f"never says (first: {lacking[0]}); they cannot count as answered right.")
 
 
 def _resolve(corpus: str, set_path: Path) -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from qa.evalsets import EvalSet, category_of, contains_any, split_of
+from qa.evalsets import EvalSet, category_of, check_answers_in, contains_any, split_of
 from qa.stats import mean, percentile, share
 
 if TYPE_CHECKING:
@@ -233,5 +233,7 @@ def run_sets(engines: Callable[[EvalSet], "Engine"], sets: Sequence[EvalSet], sp
     for eval_set in sets:
         items = eval_set.split(split)
         progress(f"{eval_set.name}: {len(items)} questions ({split})")
-        results.append(run_eval(engines(eval_set), items, name=eval_set.name, split=split, **options))
+        engine = engines(eval_set)
+        check_answers_in(eval_set, (d.text for d in engine.documents), engine.settings.corpus_dir, progress)
+        results.append(run_eval(engine, items, name=eval_set.name, split=split, **options))
     return results

@@ -23,7 +23,7 @@ import numpy as np
 from qa.answer import VETOED_CONFIDENCE, Scoring, choose, lacks_asked_kind, rank_passages
 from qa.engine import Candidates, Engine
 from qa.errors import EvalSetError
-from qa.evalsets import EvalSet, contains_any
+from qa.evalsets import EvalSet, check_answers_in, contains_any
 from qa.features import ANSWERABILITY, FEATURES
 from qa.model import AnswerModel, Linear, Vetoes
 from qa.settings import Settings
@@ -82,6 +82,7 @@ def gather(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) 
         settings = replace(eval_set.settings_for(base), pronouns_for_answers=False)  # nothing to answer with yet
         engine = Engine.load(settings, progress=say, embedder=embedder, model=placeholder_model())
         embedder = engine.embedder
+        check_answers_in(eval_set, (d.text for d in engine.documents), settings.corpus_dir, say)
         items = eval_set.split("tune")
         say(f"{eval_set.name}: {len(items)} tune questions")
         for item in items:

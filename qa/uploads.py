@@ -93,6 +93,9 @@ def store(source: Path, name: str, settings: Settings) -> Stored:
     if size > settings.max_document_bytes:
         raise UploadRefused(f"{name} is {size:,} bytes; the limit is {settings.max_document_bytes:,} "
                             "(QA_MAX_DOCUMENT_BYTES). Split it, or upload a smaller file.")
+    if settings.corpus_dir.is_file():
+        raise UploadRefused(f"The corpus is one document, {settings.corpus_dir}: uploads need a corpus folder. "
+                            "Set QA_CORPUS_DIR to a folder to add documents.")
     folder = uploads_dir(settings)
     present = [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
     if len(present) >= settings.max_uploads:

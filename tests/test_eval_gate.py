@@ -105,6 +105,34 @@ def test_cli_eval_prints_a_table_per_set_and_writes_json(tmp_path: Path, monkeyp
     assert data["metrics"]["n"] == 2 and len(data["items"]) == 2
 
 
+def test_cli_eval_answers_a_set_from_the_article_beside_it_and_refuses_it_without(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_index_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    """The layout a held-out article comes in (NAME.md beside NAME.jsonl, no sidecar): answered
+    from that article, not from the bundled one, where it would score 0 without saying why."""
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    (tmp_path / "ferry.md").write_text(
+        "# The island ferry\n\nThe ferry to Holm leaves the harbour at seven every morning. "
+        "A single ticket costs four euros. The crossing takes forty minutes in calm weather.\n\n"
+        "In winter the ferry runs twice a day. Bicycles travel free.\n", encoding="utf-8")
+    ferry = tmp_path / "ferry.jsonl"
+    ferry.write_text("\n".join(json.dumps(item) for item in [
+        {"id": "f-1", "question": "How much is a single ticket?", "answerable": True,
+         "expect_any": ["four euros"], "support": ["four euros"]},
+        {"id": "f-2", "question": "How long is the crossing?", "answerable": True,
+         "expect_any": ["forty minutes"], "support": ["forty minutes"]}]) + "\n", encoding="utf-8")
+    out = tmp_path / "out.json"
+    assert main(["eval", "--set", str(ferry), "--json", str(out)]) == 0
+    [data] = json.loads(out.read_text(encoding="utf-8"))
+    assert [item["correct"] for item in data["items"]] == [True, True]
+    capsys.readouterr()
+    alone = tmp_path / "elsewhere"
+    alone.mkdir()
+    (alone / "ferry.jsonl").write_text(ferry.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setenv("QA_INDEX_DIR", str(shared_index_dir))
+    assert main(["eval", "--set", str(alone / "ferry.jsonl")]) == 1
+    assert "2 of the 2 answerable questions of ferry.jsonl expect an answer the corpus" in capsys.readouterr().err
+
+
 def test_cli_eval_with_a_bad_set_says_which_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "question": "q?", "answerable": false}\n{oops\n', encoding="utf-8")

@@ -110,6 +110,36 @@ def test_a_sidecar_names_the_corpus_and_a_missing_one_is_reported(tmp_path: Path
         load_eval_set(path)
 
 
+def test_a_set_with_an_article_of_its_name_beside_it_asks_about_that_article(tmp_path: Path) -> None:
+    from qa.corpus import corpus_files
+
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"id": "x-1", "question": "q?", "answerable": False}) + "\n", encoding="utf-8")
+    (tmp_path / "other.md").write_text("# Other\n\nText.\n", encoding="utf-8")
+    assert load_eval_set(path).corpus_dir is None  # another name is not its article
+    (tmp_path / "mine.txt").write_text("Its text.\n", encoding="utf-8")
+    eval_set = load_eval_set(path)
+    assert eval_set.corpus_dir == tmp_path / "mine.txt"
+    assert corpus_files(eval_set.corpus_dir) == [tmp_path / "mine.txt"]  # that document alone, not its folder
+    path.with_suffix(".json").write_text(json.dumps({"corpus": "."}), encoding="utf-8")
+    assert load_eval_set(path).corpus_dir == tmp_path / "."  # a sidecar's corpus comes first
+
+
+def test_a_set_whose_answers_its_corpus_never_says_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    from qa.evalsets import check_answers_in
+
+    path = tmp_path / "mine.jsonl"
+    items = [{"id": f"x-{n}", "question": "q?", "answerable": True, "expect_any": [answer], "support": [answer]}
+             for n, answer in enumerate(["at seven", "the harbour", "two euros"])]
+    path.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    said: list[str] = []
+    check_answers_in(load_eval_set(path), ["The ferry leaves the harbour at seven."], tmp_path, said.append)
+    assert said == ["mine: 1 of 3 answerable questions expect an answer the corpus never says (first: x-2); "
+                    "they cannot count as answered right."]
+    with pytest.raises(EvalSetError, match="asks about another article. Put that article beside the set as mine.md"):
+        check_answers_in(load_eval_set(path), ["The bus leaves at eight."], tmp_path, said.append)
+
+
 def test_a_held_out_set_is_all_test_and_never_trained_on(tmp_path: Path) -> None:
     from qa.train import train
 

@@ -112,6 +112,16 @@ def test_store_refuses_empty_large_or_too_many_files(tmp_path: Path, size: int, 
     assert len(list(uploads_dir(settings).iterdir())) == already if already else not uploads_dir(settings).exists()
 
 
+def test_a_corpus_of_one_document_refuses_uploads_saying_what_to_do(tmp_path: Path) -> None:
+    article = tmp_path / "article.md"
+    article.write_text("# Ferries\n\nThe ferry leaves at seven.\n", encoding="utf-8")
+    upload = tmp_path / "in.txt"
+    upload.write_text("The bus leaves at eight.", encoding="utf-8")
+    with pytest.raises(UploadRefused, match="Set QA_CORPUS_DIR to a folder"):
+        store(upload, "in.txt", Settings(corpus_dir=article))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["article.md", "in.txt"]  # nothing written
+
+
 # ---------------------------------------------------------------- one document at a time
 
 
