@@ -144,10 +144,12 @@ def check_answers_in(eval_set: EvalSet, corpus_texts: Iterable[str], corpus: Pat
     text = fold(" ".join(corpus_texts))
     lacking = [item["id"] for item in answerable if not any(fold(n) in text for n in item["expect_any"])]
     if 2 * len(lacking) > len(answerable):
+        from qa.corpus import SUFFIXES
+
         raise EvalSetError(
             f"{len(lacking)} of the {len(answerable)} answerable questions of {eval_set.path.name} expect an answer "
             f"the corpus {corpus} never says: the set asks about another article. Put that article beside the set as "
-            f"{eval_set.path.with_suffix('.md').name} (or .txt, .html, .pdf, .docx), name its folder in a sidecar "
+            f"{eval_set.path.with_suffix(SUFFIXES[0]).name} (or {', '.join(SUFFIXES[1:])}), name its folder in a sidecar "
             f"{eval_set.path.with_suffix('.json').name} ({{\"corpus\": \"folder\"}}), or set QA_CORPUS_DIR.")
     if lacking:
         say(f"{eval_set.name}: {len(lacking)} of {len(answerable)} answerable questions expect an answer the corpus "
