@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from qa.corpus import SUFFIXES, corpus_files
 from qa.errors import EvalSetError
 from qa.settings import PROJECT_ROOT, Settings
 
@@ -67,8 +68,6 @@ def split_of(item_id: str) -> str:
 
 def corpus_digest(corpus_dir: Path) -> str:
     """SHA-256 over the names and bytes of the corpus files: any edit names another index."""
-    from qa.corpus import corpus_files
-
     digest = hashlib.sha256()
     for path in corpus_files(corpus_dir):
         digest.update(path.name.encode("utf-8") + b"\0" + hashlib.sha256(path.read_bytes()).digest())
@@ -128,8 +127,6 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
 
 def _article_beside(set_path: Path) -> Path | None:
     """The document named like the set (`NAME.md` beside `NAME.jsonl`), or None."""
-    from qa.corpus import SUFFIXES
-
     return next((p for p in (set_path.with_suffix(s) for s in SUFFIXES) if p.is_file()), None)
 
 
@@ -144,8 +141,6 @@ def check_answers_in(eval_set: EvalSet, corpus_texts: Iterable[str], corpus: Pat
     text = fold(" ".join(corpus_texts))
     lacking = [item["id"] for item in answerable if not any(fold(n) in text for n in item["expect_any"])]
     if 2 * len(lacking) > len(answerable):
-        from qa.corpus import SUFFIXES
-
         raise EvalSetError(
             f"{len(lacking)} of the {len(answerable)} answerable questions of {eval_set.path.name} expect an answer "
             f"the corpus {corpus} never says: the set asks about another article. Put that article beside the set as "

@@ -43,10 +43,7 @@ class Linear:
         """Log-odds per row; a missing value (NaN) counts as the feature's tune mean, adding nothing."""
         if len(matrix) == 0:
             return np.zeros(0)
-        standard = (matrix - self.mean) / self.scale
-        if np.isnan(standard).any():  # rare: a lone candidate's margin
-            standard = np.nan_to_num(standard, nan=0.0)
-        return standard @ self.coef + self.intercept
+        return standardised(matrix, self.mean, self.scale) @ self.coef + self.intercept
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         return _sigmoid(self.logits(matrix))
@@ -55,7 +52,7 @@ class Linear:
     def fit(cls, features: tuple[str, ...], x: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
             l2: float) -> "Linear":
         mean, scale = standardise(x)
-        coef, intercept = fit_logistic(np.nan_to_num((x - mean) / scale, nan=0.0), y, weights, l2=l2)
+        coef, intercept = fit_logistic(standardised(x, mean, scale), y, weights, l2=l2)
         return cls(features, mean, scale, coef, intercept)
 
     @classmethod
@@ -198,6 +195,13 @@ def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.nanstd(x, axis=0)
     scale[scale < 1e-9] = 1.0
     return mean, scale
+
+
+def standardised(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(x - mean) / scale, with a missing value (NaN; rare: a lone candidate's margin) at 0, the
+    mean, where it adds nothing to a log-odds."""
+    standard = (x - mean) / scale
+    return np.nan_to_num(standard, nan=0.0) if np.isnan(standard).any() else standard
 
 
 def logit(p: float | np.ndarray) -> np.ndarray:
