@@ -126,10 +126,11 @@ def write_report(r: dict[str, Any], changes: str = "", path: Path = REPORT, plot
         f"{verified.get('texts', 0)} texts.",
         "",
         f"Query latency: `Engine.ask` warm over the {r['query_questions']} questions of eval/sets/battery.jsonl "
-        f"({r['query_count']} timed asks per path), each followed at once by its floor: `embedder.encode([question])` "
-        "plus one FAISS search of the chunk index, the two paths interleaved. Stage medians of `ask` (ms), ONNX: "
+        f"({r['query_count']} timed asks per path), each beside its floor: `embedder.encode([question])` "
+        "plus one FAISS search of the chunk index. Each path runs in a pass of its own, as a server runs one: a "
+        "torch encode between two ONNX ones slows the ONNX floor by about 2.5 ms. Stage medians of `ask` (ms), ONNX: "
         + ", ".join(f"{k} {v:.1f}" for k, v in r["query_stage_p50_ms"].items()) + "; torch: "
-        + ", ".join(f"{k} {v:.1f}" for k, v in r["torch_query_stage_p50_ms"].items()) + " (retrieve includes embed).",
+        + ", ".join(f"{k} {v:.1f}" for k, v in r["torch_query_stage_p50_ms"].items()) + " (embed includes reading the question).",
         "",
         f"Index build: whole `build_index` runs over the article ({r['build_texts']} texts: chunk keys, sentences, "
         f"vocabulary; chunking, token counting, FAISS, BM25 and the ONNX export and its check included) against "
