@@ -84,8 +84,8 @@ def bench_query(engines: dict[str, "Engine"], questions: list[tuple[str, tuple[s
     evicts what the ONNX one had cached), which flattered the ONNX ratio (1.30 interleaved
     against 1.41-1.50 alone). Within a pass each question is asked and floored back to back,
     so that a burst of load on the shared machine hits both alike, and which goes first
-    alternates, as whichever runs first meets caches the other has cooled. `engines` maps a
-    key prefix to an engine."""
+    alternates, as whichever runs first meets caches the other has cooled. ONNX against torch
+    compares two passes, not interleaved questions. `engines` maps a key prefix to an engine."""
     results: dict[str, Any] = {"query_count": len(questions) * rounds, "query_questions": len(questions)}
     for prefix, engine in engines.items():
         results.update(_query_pass(prefix, engine, questions, rounds))

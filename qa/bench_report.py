@@ -29,7 +29,7 @@ CHANGES = """
 - **Each query path timed in a pass of its own** (`bench_query`). With the torch path interleaved
   question by question, every torch encode evicted what the ONNX session had cached: the ONNX floor
   read 5.6-6.2 ms instead of 3.2-4.1 ms, and `Engine.ask` slowed by about as many milliseconds, so the
-  ONNX ratio read 1.29-1.33 where a serving process, which never runs torch, gets 1.39-1.50. This
+  ONNX ratio read 1.28-1.35 where a serving process, which never runs torch, gets 1.39-1.50. This
   corrects a measurement; the engine is unchanged (the ONNX query p50 reads 5.0 ms, not 7.2 ms).
 - **Only name-like unknown terms are embedded** (`Query.unknown_names`). `Engine.ask` used to embed
   every word the corpus lacks in the question's batch, padded to its length, though only names,
