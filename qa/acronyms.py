@@ -12,13 +12,25 @@ phrase only when all of these hold:
   (singular and plural forms count as one phrase; the form used most is taken). Two words
   that merely happen to stand side by side once do not make a reading.
 The question is then searched with the phrase, and the page shows it under "Searched for".
+
+The other way round, a name the question spells out is read as the initialism the corpus
+writes instead ("the United States" as "the U.S.", when an article says "U.S." throughout and
+"United States" only in a heading). Otherwise the question names a subject the article never
+names that way, and a sentence on another subject can answer it. A name is read so when:
+- it is two or more capitalised words that are not stop words, perhaps with small words
+  between them ("Department of Energy");
+- the corpus writes its initials in capitals (with or without the small words' letters) at
+  least twice, and at least twice as often as it writes the name itself;
+- the corpus ties the two together: the name is in the heading of the section that uses the
+  initialism most, or the corpus writes one after the other in brackets ("Department of
+  Energy (DOE)"). Without a tie, "Prize Problems" would be read as the complexity class "PP".
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from qa.text import STOPWORDS, normalize, stem, words
 
@@ -26,16 +38,25 @@ MAX_LETTERS = 6
 MIN_USES = 2
 _CLAUSE_BREAK = re.compile(r"[.!?;:,()\[\]\n]+(?:\s|$)|\n")  # a term never spans these
 _INITIALISM = re.compile(r"(?<![\w'’.-])([A-Z]{2,6})s?(?![\w'’-])")
+# Capitalised words side by side, perhaps with one or two small words between them, and the
+# apostrophe of a plural possessive ("the United States' plan").
+_NAME_RUN = re.compile(r"(?<![\w.-])([A-Z][a-z]+(?:\s+(?:[a-z]{1,4}\s+){0,2}[A-Z][a-z]+)+)(['’](?!\w))?(?![\w-])")
 
 
 class Acronyms:
     """Spells out the question's initialisms the way the corpus writes them. The table of
     phrases is made on first need, from the corpus texts (titles and headings included)."""
 
-    def __init__(self, texts: Iterable[str], corpus_words: frozenset[str]) -> None:
+    def __init__(self, texts: Iterable[str], corpus_words: frozenset[str],
+                 sections: Mapping[str, str] | None = None) -> None:
+        """`sections`: each corpus name -> the section (heading path) that uses it most
+        (`Index.name_subject`)."""
         self._texts = texts
         self._words = corpus_words
+        self._sections = sections or {}
         self._table: dict[str, str] | None = None
+        self._initialisms: dict[str, Counter[str]] | None = None  # initials -> their written forms
+        self._read: dict[str, str | None] = {}  # name (lower case) -> its initialism, or None
 
     def expand(self, text: str) -> str:
         """The text with each initialism the corpus spells out replaced by its phrase."""
@@ -55,6 +76,55 @@ class Acronyms:
         if self._known(whole) or letters.lower() in STOPWORDS:
             return whole
         return self.phrase_for(letters) or whole
+
+    def abbreviate(self, text: str) -> str:
+        """The text with each name the corpus writes as an initialism replaced by that initialism."""
+        if not _NAME_RUN.search(text):
+            return text
+        return _NAME_RUN.sub(self._abbreviated, text)
+
+    def _abbreviated(self, match: re.Match[str]) -> str:
+        tokens, apostrophe = match.group(1).split(), match.group(2) or ""
+        for start in range(len(tokens)):  # the longest name first, left to right
+            for end in range(len(tokens) - 1, start, -1):
+                if not _is_name_word(tokens[start]) or not _is_name_word(tokens[end]):
+                    continue
+                initialism = self._initialism_for(tokens[start:end + 1])
+                if initialism:
+                    if end == len(tokens) - 1 and apostrophe:  # "the United States'" -> "the U.S.'s"
+                        initialism, apostrophe = initialism + apostrophe + "s", ""
+                    return " ".join([*tokens[:start], initialism, *tokens[end + 1:]]) + apostrophe
+        return match.group(0)
+
+    def _initialism_for(self, name: list[str]) -> str | None:
+        """The initialism the corpus writes for the name, or None (kept: a corpus is read once per name)."""
+        key = " ".join(name).lower()
+        if key not in self._read:
+            self._read[key] = self._find_initialism(name)
+        return self._read[key]
+
+    def _find_initialism(self, name: list[str]) -> str | None:
+        if self._initialisms is None:
+            self._initialisms = initialism_forms(self._texts)
+        content = "".join(w[0] for w in name if w.lower() not in STOPWORDS).lower()
+        every = "".join(w[0] for w in name).lower()
+        for initials in dict.fromkeys((content, every)):
+            forms = self._initialisms.get(initials)
+            if not forms or len(initials) < 2 or sum(forms.values()) < MIN_USES:
+                continue
+            phrase = r"(?<!\w)" + r"\s+".join(map(re.escape, name)) + r"(?!\w)"
+            uses = sum(len(re.findall(phrase, text, re.IGNORECASE)) for text in self._texts)
+            if sum(forms.values()) >= 2 * uses and self._tied(phrase, forms):
+                return forms.most_common(1)[0][0]
+        return None
+
+    def _tied(self, phrase: str, forms: Counter[str]) -> bool:
+        """The corpus heads the initialism's section with the name, or brackets one after the other."""
+        if any(re.search(phrase, self._sections.get(normalize(form), ""), re.IGNORECASE) for form in forms):
+            return True
+        written = "|".join(re.escape(form) for form in forms)
+        bracketed = re.compile(rf"{phrase}\s*\(\s*(?:{written})\s*\)|(?:{written})\s*\(\s*{phrase}\s*\)", re.IGNORECASE)
+        return any(bracketed.search(text) for text in self._texts)
 
     def _known(self, term: str) -> bool:
         """The corpus uses the term, as written or as an initialism ("NP" is read as "n.p.")."""
@@ -81,6 +151,21 @@ def phrase_table(texts: Iterable[str]) -> dict[str, str]:
         if uses[0] >= MIN_USES and (len(uses) == 1 or uses[0] >= 2 * uses[1]):
             table[initials] = ranked[0].most_common(1)[0][0]
     return table
+
+
+def initialism_forms(texts: Iterable[str]) -> dict[str, Counter[str]]:
+    """initials -> how the corpus writes them in capitals ("us" -> {"U.S.": 12, "US": 1})."""
+    forms: dict[str, Counter[str]] = {}
+    for text in texts:
+        for token in words(text):
+            letters = token.replace(".", "")
+            if 2 <= len(letters) <= MAX_LETTERS and letters.isalpha() and letters.isupper():
+                forms.setdefault(letters.lower(), Counter())[token] += 1
+    return forms
+
+
+def _is_name_word(token: str) -> bool:
+    return token[:1].isupper() and token.lower() not in STOPWORDS
 
 
 def _runs(tokens: list[str], start: int) -> Iterable[tuple[str, str]]:

@@ -46,7 +46,7 @@ class Engine:
         # tokens the tokenizer adds to any text ([CLS] and [SEP] for this model).
         specials = embedder.count_tokens("")
         self.speller = Speller(index.words, index.stems, is_word=lambda word: embedder.count_tokens(word) <= specials + 1)
-        self.acronyms = Acronyms(tuple(d.text for d in index.documents), index.words)
+        self.acronyms = Acronyms(tuple(d.text for d in index.documents), index.words, index.name_subject)
         _apply_search_settings(index, settings)
 
     @classmethod
@@ -192,8 +192,9 @@ class Engine:
         return name_answering(query.searched_for, first.quote, before.text if before else "", self.index.names)
 
     def _as_corpus_words(self, text: str) -> str:
-        """The user's words read as the corpus writes them: typing slips and initialisms."""
-        return self.acronyms.expand(self.speller.correct(text))
+        """The user's words read as the corpus writes them: typing slips, initialisms, and names
+        the corpus writes as initialisms."""
+        return self.acronyms.abbreviate(self.acronyms.expand(self.speller.correct(text)))
 
     def _chosen_sources(self, sources: Sequence[str] | None) -> frozenset[str] | None:
         """The documents a question is restricted to, checked against the index (None: all)."""

@@ -314,6 +314,29 @@ def test_an_initialism_is_read_as_the_term_the_corpus_spells_it_with() -> None:
     assert acronyms.expand("Is it OK?") == "Is it OK?"  # "rates of pay" skips a stop word outside a name
 
 
+def test_a_name_the_corpus_writes_as_an_initialism_is_read_as_that_initialism() -> None:
+    from qa.acronyms import Acronyms
+
+    texts = ["# Rail in the North\n## The Northern Rail Systems\nThe NRS built the line. The NRS runs the trains.",
+             "# Power\nThe Department of Energy (DOE) funds labs. The DOE said so. The DOE again.",
+             "# Classes\nThe class PP is hard. PP holds NP. The Millennium Prize Problems are famous.",
+             "# Maps\nThe World Atlas is old. The World Atlas is big. The WA is a WA.",
+             "# Does China\nDC rose. DC fell."]
+    acronyms = Acronyms(texts, frozenset(), {"n.r.s.": "Rail in the North > The Northern Rail Systems",
+                                             "p.p.": "Classes", "w.a.": "Maps", "d.c.": "Does China"})
+    # Tied by the heading of the section that uses the initialism most, or by brackets.
+    assert acronyms.abbreviate("What did the Northern Rail Systems build?") == "What did the NRS build?"
+    assert acronyms.abbreviate("Who runs the Northern Rail Systems’ trains?") == "Who runs the NRS’s trains?"
+    assert acronyms.abbreviate("Are the Northern Rail Systems’s trains late?") == "Are the NRS’s trains late?"
+    assert acronyms.abbreviate("What does the Department of Energy fund?") == "What does the DOE fund?"
+    # Initials the corpus uses for something else: nothing ties "Prize Problems" to the class PP.
+    assert acronyms.abbreviate("Who solved the Prize Problems?") == "Who solved the Prize Problems?"
+    # A name the corpus writes as often as half its initialism's uses is left as it is.
+    assert acronyms.abbreviate("How old is the World Atlas?") == "How old is the World Atlas?"
+    # A stop word opening the question is no part of a name, even where a heading ties "DC" to it.
+    assert acronyms.abbreviate("Does China lead?") == "Does China lead?"
+
+
 def test_a_question_typed_in_capitals_names_nothing_by_its_capitals() -> None:
     from qa.query import unshouted
 
