@@ -56,7 +56,7 @@ class Acronyms:
         self._sections = sections or {}
         self._table: dict[str, str] | None = None
         self._initialisms: dict[str, Counter[str]] | None = None  # initials -> their written forms
-        self._read: dict[str, str | None] = {}  # name (lower case) -> its initialism, or None
+        self._read: dict[str, bool] = {}  # name and initialism -> whether the corpus writes one for the other
 
     def expand(self, text: str) -> str:
         """The text with each initialism the corpus spells out replaced by its phrase."""
@@ -97,26 +97,28 @@ class Acronyms:
         return match.group(0)
 
     def _initialism_for(self, name: list[str]) -> str | None:
-        """The initialism the corpus writes for the name, or None (kept: a corpus is read once per name)."""
-        key = " ".join(name).lower()
-        if key not in self._read:
-            self._read[key] = self._find_initialism(name)
-        return self._read[key]
-
-    def _find_initialism(self, name: list[str]) -> str | None:
+        """The initialism the corpus writes for the name, or None."""
         if self._initialisms is None:
             self._initialisms = initialism_forms(self._texts)
         content = "".join(w[0] for w in name if w.lower() not in STOPWORDS).lower()
         every = "".join(w[0] for w in name).lower()
         for initials in dict.fromkeys((content, every)):
             forms = self._initialisms.get(initials)
-            if not forms or len(initials) < 2 or sum(forms.values()) < MIN_USES:
-                continue
-            phrase = r"(?<!\w)" + r"\s+".join(map(re.escape, name)) + r"(?!\w)"
-            uses = sum(len(re.findall(phrase, text, re.IGNORECASE)) for text in self._texts)
-            if sum(forms.values()) >= 2 * uses and self._tied(phrase, forms):
+            if forms and len(initials) >= 2 and sum(forms.values()) >= MIN_USES and self._stands_for(name, forms):
                 return forms.most_common(1)[0][0]
         return None
+
+    def _stands_for(self, name: list[str], forms: Counter[str]) -> bool:
+        """Whether the corpus writes the initialism for the name. It reads the whole corpus, so the
+        verdict is kept (for a bounded number of names: they come from users)."""
+        key = f"{' '.join(name).lower()}|{'|'.join(forms)}"
+        if key not in self._read:
+            if len(self._read) >= 4096:
+                self._read.clear()
+            phrase = r"(?<!\w)" + r"\s+".join(map(re.escape, name)) + r"(?!\w)"
+            uses = sum(len(re.findall(phrase, text, re.IGNORECASE)) for text in self._texts)
+            self._read[key] = sum(forms.values()) >= 2 * uses and self._tied(phrase, forms)
+        return self._read[key]
 
     def _tied(self, phrase: str, forms: Counter[str]) -> bool:
         """The corpus heads the initialism's section with the name, or brackets one after the other."""
