@@ -86,8 +86,10 @@ class Acronyms:
     def _abbreviated(self, match: re.Match[str]) -> str:
         tokens, apostrophe = match.group(1).split(), match.group(2) or ""
         for start in range(len(tokens)):  # the longest name first (initials of at most 6 letters), left to right
+            if not _is_name_word(tokens[start]):
+                continue
             for end in range(min(len(tokens) - 1, start + 2 * MAX_LETTERS), start, -1):
-                if not _is_name_word(tokens[start]) or not _is_name_word(tokens[end]):
+                if not _is_name_word(tokens[end]):
                     continue
                 initialism = self._initialism_for(tokens[start:end + 1])
                 if initialism:

@@ -81,8 +81,8 @@ def bench_query(engines: dict[str, "Engine"], questions: list[tuple[str, tuple[s
                 rounds: int) -> dict[str, Any]:
     """Each path timed in a pass of its own, as a server runs one path only: with a torch
     encode between two ONNX ones, the ONNX floor slowed from about 3.5 to 6 ms (the torch run
-    evicts what the ONNX one had cached), which flattered the ONNX ratio (1.30 interleaved
-    against 1.41-1.50 alone). Within a pass each question is asked and floored back to back,
+    evicts what the ONNX one had cached), which flattered the ONNX ratio (1.28-1.35 interleaved
+    against 1.39-1.50 alone). Within a pass each question is asked and floored back to back,
     so that a burst of load on the shared machine hits both alike, and which goes first
     alternates, as whichever runs first meets caches the other has cooled. ONNX against torch
     compares two passes, not interleaved questions. `engines` maps a key prefix to an engine."""
