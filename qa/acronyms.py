@@ -10,7 +10,10 @@ phrase only when all of these hold:
   stop words: "Department of Energy" is DOE or DE), and one of those phrases is a term of the corpus:
   used at least twice, and at least twice as often as any other phrase with those initials
   (singular and plural forms count as one phrase; the form used most is taken). Two words
-  that merely happen to stand side by side once do not make a reading.
+  that merely happen to stand side by side once do not make a reading;
+- or, when the corpus has no such term, one heading of the corpus (and only one) is spelt by
+  it: "FAQ" is the section headed "Frequently Asked Questions". A heading is a name the
+  article gives, so once is enough.
 The question is then searched with the phrase, and the page shows it under "Searched for".
 
 The other way round, a name the question spells out is read as the initialism the corpus
@@ -48,12 +51,13 @@ class Acronyms:
     phrases is made on first need, from the corpus texts (titles and headings included)."""
 
     def __init__(self, texts: Iterable[str], corpus_words: frozenset[str],
-                 sections: Mapping[str, str] | None = None) -> None:
+                 sections: Mapping[str, str] | None = None, headings: Iterable[str] = ()) -> None:
         """`sections`: each corpus name -> the section (heading path) that uses it most
-        (`Index.name_subject`)."""
+        (`Index.name_subject`); `headings`: the corpus's section headings."""
         self._texts = texts
         self._words = corpus_words
         self._sections = sections or {}
+        self._headings = tuple(dict.fromkeys(headings))
         self._table: dict[str, str] | None = None
         self._initialisms: dict[str, Counter[str]] | None = None  # initials -> their written forms
         self._read: dict[str, bool] = {}  # name and initialism -> whether the corpus writes one for the other
@@ -68,7 +72,7 @@ class Acronyms:
         if self._known(initialism) or len(initialism) > MAX_LETTERS:
             return None
         if self._table is None:
-            self._table = phrase_table(self._texts)
+            self._table = {**heading_table(self._headings), **phrase_table(self._texts)}
         return self._table.get(initialism.lower())
 
     def _spelled(self, match: re.Match[str]) -> str:
@@ -155,6 +159,23 @@ def phrase_table(texts: Iterable[str]) -> dict[str, str]:
         if uses[0] >= MIN_USES and (len(uses) == 1 or uses[0] >= 2 * uses[1]):
             table[initials] = ranked[0].most_common(1)[0][0]
     return table
+
+
+def heading_table(headings: Iterable[str]) -> dict[str, str]:
+    """initials -> the heading they spell, for headings of two or more capitalised words that
+    no other heading shares initials with ("faq" -> "frequently asked questions"). A heading
+    that asks something ("How Do Startups ...?") is a question, not a name."""
+    spelt: dict[str, set[str]] = {}
+    for heading in dict.fromkeys(headings):
+        tokens = [w for w in words(heading) if w.isalpha()]
+        content = [w for w in tokens if w.lower() not in STOPWORDS]
+        if "?" in heading or not 2 <= len(content) <= MAX_LETTERS or not all(w[:1].isupper() for w in content):
+            continue
+        phrase = " ".join(t.lower() for t in tokens)
+        for initials in {"".join(w[0] for w in content).lower(), "".join(w[0] for w in tokens).lower()}:
+            if len(initials) <= MAX_LETTERS:
+                spelt.setdefault(initials, set()).add(phrase)
+    return {initials: next(iter(phrases)) for initials, phrases in spelt.items() if len(phrases) == 1}
 
 
 def initialism_forms(texts: Iterable[str]) -> dict[str, Counter[str]]:

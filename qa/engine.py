@@ -46,7 +46,8 @@ class Engine:
         # tokens the tokenizer adds to any text ([CLS] and [SEP] for this model).
         specials = embedder.count_tokens("")
         self.speller = Speller(index.words, index.stems, is_word=lambda word: embedder.count_tokens(word) <= specials + 1)
-        self.acronyms = Acronyms(tuple(d.text for d in index.documents), index.words, index.name_subject)
+        self.acronyms = Acronyms(tuple(d.text for d in index.documents), index.words, index.name_subject,
+                                 headings=(h for s in index.sentences for h in s.section.split(" > ")))
         _apply_search_settings(index, settings)
 
     @classmethod

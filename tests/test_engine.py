@@ -146,18 +146,23 @@ def test_an_initialism_is_read_as_the_article_term_it_shortens(town: Engine) -> 
     assert not shortened.abstained and "RW" not in shortened.reason
 
 
-def test_a_name_the_article_writes_as_an_initialism_is_searched_as_it(tmp_path: Path, engine: Engine) -> None:
-    """The article writes "NRS" throughout and "Northern Rail Systems" only in a heading."""
+def test_names_and_initialisms_are_searched_the_way_the_article_writes_them(tmp_path: Path, engine: Engine) -> None:
+    """The article writes "NRS" throughout and "Northern Rail Systems" only in a heading; it
+    never writes "FAQ", only the heading "Frequently Asked Questions"."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "rail.md").write_text(
         "# Rail in the North\n\nTrains came late to the hills.\n\n## Northern Rail Systems\n\n"
         "The NRS laid its first line in 1871. The NRS now runs forty trains a day.\n\n"
-        "## Canals\n\nThe canal company carried coal until 1902.\n", encoding="utf-8")
+        "## Canals\n\nThe canal company carried coal until 1902.\n\n## Frequently Asked Questions\n\n"
+        "### Do the trains carry bicycles?\n\nEvery train has a van that carries up to twelve bicycles.\n", encoding="utf-8")
     rail = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
     answer = rail.ask("When did the Northern Rail Systems lay its first line?")
     assert answer.searched_for == "When did the NRS lay its first line?"  # the page shows it under "Searched for"
     assert not answer.abstained and "1871" in answer.text
+    faq = rail.ask("What does the FAQ say about bicycles?")
+    assert faq.searched_for == "What does the frequently asked questions say about bicycles?"
+    assert not faq.abstained and "twelve bicycles" in faq.text
 
 
 def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town: Engine) -> None:

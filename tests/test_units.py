@@ -314,6 +314,20 @@ def test_an_initialism_is_read_as_the_term_the_corpus_spells_it_with() -> None:
     assert acronyms.expand("Is it OK?") == "Is it OK?"  # "rates of pay" skips a stop word outside a name
 
 
+
+def test_an_initialism_no_term_spells_is_read_as_the_one_heading_it_spells() -> None:
+    from qa.acronyms import Acronyms
+
+    texts = ["# Frequently Asked Questions\nStartups matter.", "# Key Takeaways\nKeep it short.",
+             "# Known Risks\nFloods.", "# Kitchen Rules\nWash up.", "# How Do Cells Age?\nSlowly."]
+    headings = ["Frequently Asked Questions", "Key Takeaways", "Known Risks", "Kitchen Rules",
+                "How Do Cells Age?", "Frequently Asked Questions"]
+    acronyms = Acronyms(texts, frozenset(), headings=headings)
+    assert acronyms.expand("What does the FAQ say?") == "What does the frequently asked questions say?"
+    assert acronyms.expand("List the KTs.") == "List the key takeaways."
+    assert acronyms.expand("What are the KR?") == "What are the KR?"  # two headings spell it: no reading
+    assert acronyms.expand("Why does HDCA?") == "Why does HDCA?"  # a heading that asks is no name
+    assert Acronyms(texts, frozenset()).expand("What does the FAQ say?") == "What does the FAQ say?"  # no headings given
 def test_a_name_the_corpus_writes_as_an_initialism_is_read_as_that_initialism() -> None:
     from qa.acronyms import Acronyms
 
