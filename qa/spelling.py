@@ -9,6 +9,12 @@ declined ("It never mentions “lithum”"). A word is read as another only when
   are in its vocabulary of 30,000 word pieces, slips are split into pieces ("lit", "##hum");
 - exactly one corpus word is one edit away (a letter left out, added, changed, or two swapped).
 The question is then searched with the corpus word, and the page shows it under "Searched for".
+
+A possessive typed without its apostrophe ("what is chinas share?") is read as one ("china's")
+when the word is not in the corpus and the word without its "s" is a name the corpus writes
+with a possessive ("China's"). Otherwise "chinas" names no subject, and a sentence on another
+subject can answer it. A name the corpus never writes so is left alone: "Americans" is a
+plural, not "American's".
 """
 
 from __future__ import annotations
@@ -22,27 +28,45 @@ from qa.text import stem
 MIN_LETTERS = 6
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _LOWER_WORD = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
+_POSSESSIVE = re.compile(r"(?<![\w'’-])([a-z]{3,})['’]s(?![\w'’-])")
+_ENDS_IN_S = re.compile(r"(?<![\w'’-])([A-Za-z]{3,})s(?![\w'’-])")
 
 
 class Speller:
     """Reads a slip of the keyboard as the one corpus word it is an edit away from.
     `is_word(w)` says whether the model's vocabulary holds `w` whole (a real word)."""
 
-    def __init__(self, corpus_words: Iterable[str], corpus_stems: frozenset[str], is_word: Callable[[str], bool]) -> None:
+    def __init__(self, corpus_words: Iterable[str], corpus_stems: frozenset[str], is_word: Callable[[str], bool],
+                 possessed: frozenset[str] = frozenset()) -> None:
+        """`possessed`: the corpus's names that it writes with a possessive, in lower case
+        (`possessed_names`)."""
         self.words = frozenset(w for w in corpus_words if w.isalpha())
         self.stems = corpus_stems
         self.is_word = is_word
+        self.possessed = possessed
         self.word_for = lru_cache(maxsize=4096)(self._word_for)  # users repeat words; each check tokenizes
 
     def correct(self, text: str) -> str:
         """The text with each slip replaced by its corpus word (unchanged when there is none)."""
-        return _LOWER_WORD.sub(lambda m: self.word_for(m.group(0)) or m.group(0), text)
+        text = _LOWER_WORD.sub(lambda m: self.word_for(m.group(0)) or m.group(0), text)
+        return _ENDS_IN_S.sub(self._possessive, text) if self.possessed else text
+
+    def _possessive(self, match: re.Match[str]) -> str:
+        word, name = match.group(0), match.group(1)
+        if word.lower() in self.words or name.lower() not in self.possessed:
+            return word
+        return f"{name}'s"
 
     def _word_for(self, word: str) -> str | None:
         if len(word) < MIN_LETTERS or word in self.words or stem(word) in self.stems or self.is_word(word):
             return None
         near = {w for w in _one_edit(word) if w in self.words}
         return next(iter(near)) if len(near) == 1 else None
+
+
+def possessed_names(texts: Iterable[str], names: frozenset[str]) -> frozenset[str]:
+    """The names (normalised, as `Index.names` holds them) that the texts write with a possessive."""
+    return frozenset(w for text in texts for w in _POSSESSIVE.findall(text.lower()) if w in names)
 
 
 def _one_edit(word: str) -> set[str]:

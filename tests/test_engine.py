@@ -148,12 +148,13 @@ def test_an_initialism_is_read_as_the_article_term_it_shortens(town: Engine) -> 
 
 def test_names_and_initialisms_are_searched_the_way_the_article_writes_them(tmp_path: Path, engine: Engine) -> None:
     """The article writes "NRS" throughout and "Northern Rail Systems" only in a heading; it
-    never writes "FAQ", only the heading "Frequently Asked Questions"."""
+    never writes "FAQ", only the heading "Frequently Asked Questions"; it writes "Harlow's"."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "rail.md").write_text(
         "# Rail in the North\n\nTrains came late to the hills.\n\n## Northern Rail Systems\n\n"
-        "The NRS laid its first line in 1871. The NRS now runs forty trains a day.\n\n"
+        "The NRS laid its first line in 1871. The NRS now runs forty trains a day. "
+        "The line reached the town of Harlow in 1890, and Harlow's station opened in 1893.\n\n"
         "## Canals\n\nThe canal company carried coal until 1902.\n\n## Frequently Asked Questions\n\n"
         "### Do the trains carry bicycles?\n\nEvery train has a van that carries up to twelve bicycles.\n", encoding="utf-8")
     rail = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
@@ -163,6 +164,9 @@ def test_names_and_initialisms_are_searched_the_way_the_article_writes_them(tmp_
     faq = rail.ask("What does the FAQ say about bicycles?")
     assert faq.searched_for == "What does the frequently asked questions say about bicycles?"
     assert not faq.abstained and "twelve bicycles" in faq.text
+    station = rail.ask("when did harlows station open?")
+    assert station.searched_for == "when did harlow's station open?"
+    assert not station.abstained and "1893" in station.text
 
 
 def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town: Engine) -> None:

@@ -294,6 +294,19 @@ def test_a_slip_is_read_as_the_one_corpus_word_an_edit_away() -> None:
     assert speller.correct("batterys lith") == "batterys lith"  # its stem is known; too short
 
 
+def test_a_possessive_typed_without_its_apostrophe_is_read_as_one_where_the_corpus_writes_it() -> None:
+    from qa.spelling import Speller, possessed_names
+
+    texts = ["China’s share grew. Europe's plan is new.", "Americans buy cars. The American market and China."]
+    names = frozenset({"china", "europe", "american"})
+    possessed = possessed_names(texts, names)
+    assert possessed == {"china", "europe"}  # the corpus never writes "American's"
+    speller = Speller(["americans", "share", "grew"], frozenset(), is_word=lambda word: True, possessed=possessed)
+    assert speller.correct("what is chinas share") == "what is china's share"
+    assert speller.correct("How do Europes plans differ?") == "How do Europe's plans differ?"
+    assert speller.correct("what do americans and Americans buy") == "what do americans and Americans buy"
+    assert speller.correct("the chinas' share and chinass") == "the chinas' share and chinass"  # not a bare "s"
+
 # ---------------------------------------------------------------- initialisms and capitals
 
 
