@@ -58,6 +58,9 @@ NameAnswerer = Callable[[str, tuple[str, ...]], "str | None"]
 _FIGURE_KINDS = frozenset("""large big fast far share shares percent percentage percentages proportion proportions fraction fractions
     number numbers amount amounts portion portions total totals quantity quantities figure figures rate rates part
     parts level levels degree extent""".split())
+# An auxiliary opens the rest of a question's clause ("how many ships | did he bring").
+_CLAUSE_VERB = re.compile(r"\b(?:do|does|did|is|are|was|were|be|been|has|have|had|will|would|can|could|should|"
+                          r"shall|may|might|must)\b", re.I)
 _QUANTITY = re.compile(
     r"\b(?:how\s+(?:much|many|large|big|fast|far)"
     r"|what\s+(?:percent|percentage|share|proportion|fraction|number|amount|price|cost)"
@@ -182,16 +185,28 @@ def question_names(text: str, corpus_names: frozenset[str]) -> frozenset[str]:
     return answer_type.names(text) | frozenset(w for w in content_words(text) if w in corpus_names)
 
 
-def measured_terms(text: str, window: int = 3) -> tuple[str, ...]:
+def measured_terms(text: str, window: int = 3, up_to_verb: bool = False) -> tuple[str, ...]:
     """What a figure question measures: the trigger's own measured noun ("the price of lithium")
     and the content words just after it: in "how many billions of dollars" they are the unit, in
     "the price of lithium per tonne" the priced thing. An article that never uses them cannot
     give that figure. Words that only name a kind of figure ("how big a share") measure nothing:
-    any percentage answers them."""
+    any percentage answers them.
+
+    With `up_to_verb`, only the words before the clause's verb: in "how many ships did he bring"
+    the measured thing is "ships", not "bring" (in "how much does the exam cost" the subject
+    comes after the verb). That reading decides which words the question names (`unknown_names`):
+    a verb the corpus never uses is no thing it lacks, where "bring" once declined "How many ships
+    did he bring?" outright ("It never mentions “bring”"). The answer model's feature keeps the
+    plain window, the reading it was trained on: cut at the verb too, it gained nothing on tune
+    (eval/tried.md)."""
     found: list[str] = []
     for match in _QUANTITY.finditer(text):
         found.extend(content_words(match.group(0)))
-        found.extend(content_words(text[match.end():])[:window])
+        rest = text[match.end():]
+        verb = _CLAUSE_VERB.search(rest) if up_to_verb else None
+        if verb and not rest[:verb.start()].strip():  # "how much | does the exam cost": the subject follows
+            verb = _CLAUSE_VERB.search(rest, verb.end())
+        found.extend(content_words(rest[:verb.start()] if verb else rest)[:window])
     return tuple(w for w in dict.fromkeys(found) if w not in _FIGURE_KINDS)
 
 
@@ -230,7 +245,7 @@ def unknown_terms(text: str, corpus_stems: frozenset[str], corpus_words: frozens
 
 
 def unknown_names(text: str, corpus_stems: frozenset[str], corpus_words: frozenset[str] = frozenset()) -> tuple[str, ...]:
-    measured = measured_terms(text)
+    measured = measured_terms(text, up_to_verb=True)
     first = (typed_terms(text) or ("",))[0]
     return tuple(t for t in unknown_terms(text, corpus_stems, corpus_words)
                  if is_name(t, first) or normalize(t) in measured)

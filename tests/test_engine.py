@@ -180,6 +180,12 @@ def test_a_request_for_the_gist_is_answered_with_the_opening(town: Engine) -> No
     assert not gist.abstained and gist.citations[0].quote.startswith("Eldermere is a small market town")
 
 
+def test_a_figure_question_is_not_declined_for_a_verb_the_article_never_uses(town: Engine) -> None:
+    """The article says the lighthouse "draws" visitors; "attract" is no thing it lacks."""
+    answer = town.ask("How many visitors does the lighthouse attract each summer?")
+    assert not answer.abstained and "twelve thousand visitors" in answer.text
+
+
 def test_a_question_without_history_is_searched_as_asked(town: Engine) -> None:
     assert town.ask("Who designed the lighthouse?").searched_for == "Who designed the lighthouse?"
 

@@ -388,6 +388,29 @@ def test_a_figure_question_measures_things_not_kinds_of_figure(question: str, me
     assert measured_terms(question) == measured
 
 
+@pytest.mark.parametrize(("question", "measured"), [
+    ("How many ships did he bring?", ("ships",)),  # the clause's verb is not what is counted
+    ("How much lithium does Europe mine?", ("lithium",)),
+    ("How many billions of dollars were spent?", ("billions", "dollars")),
+    ("How much does the exam cost?", ("exam", "cost")),  # the subject follows the verb
+    ("What is the price of lithium per tonne?", ("price", "lithium", "tonne")),
+])
+def test_up_to_its_verb_a_figure_question_measures_only_its_noun_phrase(question: str, measured: tuple[str, ...]) -> None:
+    from qa.query import measured_terms
+
+    assert measured_terms(question, up_to_verb=True) == measured
+
+
+def test_a_verb_the_corpus_never_uses_is_no_name_it_lacks() -> None:
+    from qa.query import unknown_names
+
+    corpus = frozenset({"ship", "perri", "lead", "harbor"})
+    assert unknown_names("How many ships did he bring?", corpus) == ()
+    assert unknown_names("How many ships did Perry bring?", corpus) == ()
+    assert unknown_names("How many galleons did Perry lead?", corpus) == ("galleons",)  # the counted thing is
+    assert unknown_names("How many ships did Drake lead?", corpus) == ("Drake",)
+
+
 @pytest.mark.parametrize(("question", "wants_gist"), [
     ("What is the article about?", True),
     ("what is this page about?", True),
