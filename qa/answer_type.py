@@ -55,7 +55,7 @@ _NUMBER_WORDS = frozenset(
     third thirds twice thrice double triple single several numerous fortnight fortnights""".split()
 ) | frozenset(_DECADES)
 _NUMBER = re.compile(r"\d|%")
-_ASKS_COUNT = re.compile(r"\bhow\s+many\b", re.I)
+_ASKS_COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:percent|percentage|per\s+cent)\b)", re.I)  # "how many percent" asks for one
 # Cues that a sentence gives a reason.
 _REASON = re.compile(
     r"\b(?:because|since|due\s+to|owing\s+to|thanks\s+to|as\s+a\s+result|result(?:s|ed)?\s+in|so\s+that|in\s+order\s+to"

@@ -94,6 +94,9 @@ def test_a_percentage_is_no_count() -> None:
     assert offer.gives(at.NUMBER, "How much did capacity grow?", frozenset({"capacity", "grow"}))
     assert not offer.gives(at.NUMBER, "How many factories opened last year?", frozenset({"factories", "opened"}))
     assert at.Offer.of("Three new factories opened.").gives(at.NUMBER, "How many factories opened?", frozenset({"factories"}))
+    # ... but "how many percent" asks for a percentage.
+    assert offer.gives(at.NUMBER, "How many percent did capacity grow?", frozenset({"capacity", "grow"}))
+    assert offer.gives(at.NUMBER, "how many percentage points did it rise?", frozenset({"rise"}))
 
 
 @pytest.mark.parametrize(("a", "b"), [("earlier", "later"), ("increase", "decrease"), ("connected", "unconnected"),
