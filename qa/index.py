@@ -82,21 +82,9 @@ class Index:
             for sid in chunk.sentence_ids:
                 self._sentence_chunks.setdefault(sid, []).append(row)
         self._max_idf = math.log(1 + len(self.sentences))
-        self._sentence_terms: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
         # What the answer stage derives from each sentence (its words, what it can answer),
         # filled on first use by qa.features and kept: the same sentences come up question after question.
         self.profiles: dict[int, Any] = {}
-
-    def sentence_terms(self, sid: int) -> tuple[frozenset[str], frozenset[str]]:
-        """(content stems of the sentence with its heading, subjects it names), computed on first
-        use and kept: the answer stage asks for the same sentences question after question."""
-        cached = self._sentence_terms.get(sid)
-        if cached is None:
-            sentence = self.sentences[sid]
-            cached = (frozenset(content_stems(f"{heading_of(sentence.section)} {sentence.text}")),
-                      frozenset(self.subjects(sentence.text)))
-            self._sentence_terms[sid] = cached
-        return cached
 
     def subjects(self, text: str) -> set[str]:
         """The subjects the text names: each corpus name stands for the section where the
