@@ -11,7 +11,6 @@ reproduces the committed weights on any machine.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -160,10 +159,6 @@ def load_model(path: Path | None, sentence_features: tuple[str, ...],
     return AnswerModel.from_json(data, sentence_features, answerability_features, str(path))
 
 
-def file_digest(path: Path | None) -> str:
-    return hashlib.sha256((path or PACKAGED_MODEL).read_bytes()).hexdigest()
-
-
 # ---------------------------------------------------------------- fitting
 
 
@@ -204,13 +199,6 @@ def standardised(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarr
     return np.nan_to_num(standard, nan=0.0) if np.isnan(standard).any() else standard
 
 
-def logit(p: float | np.ndarray) -> np.ndarray:
-    return _logit(p)
-
-
-def _logit(p: float | np.ndarray) -> np.ndarray:
-    clipped = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(clipped / (1 - clipped))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
