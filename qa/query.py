@@ -61,6 +61,9 @@ _FIGURE_KINDS = frozenset("""large big fast far share shares percent percentage 
 # An auxiliary opens the rest of a question's clause ("how many ships | did he bring").
 _CLAUSE_VERB = re.compile(r"\b(?:do|does|did|is|are|was|were|be|been|has|have|had|will|would|can|could|should|"
                           r"shall|may|might|must)\b", re.I)
+_PERIOD = re.compile(r"(\d{1,3})0s")  # a decade, or a century written as "the 1800s"
+_ORDINAL = re.compile(r"(\d{1,2})(?:st|nd|rd|th)")
+_CENTURY = re.compile(r"\bcentur(?:y|ies)\b", re.I)
 _QUANTITY = re.compile(
     r"\b(?:how\s+(?:much|many|large|big|fast|far)"
     r"|what\s+(?:percent|percentage|share|proportion|fraction|number|amount|price|cost)"
@@ -239,9 +242,27 @@ def unknown_terms(text: str, corpus_stems: frozenset[str], corpus_words: frozens
             continue
         parts = [normalize(w) for w in words(term)]
         content = [p for p in parts if p not in STOPWORDS and (len(p) > 1 or p.isdigit())]
-        if any(stem(p) not in corpus_stems and p not in corpus_stems for p in content):
+        if any(stem(p) not in corpus_stems and p not in corpus_stems and not _dated_in(p, text, corpus_words)
+               for p in content):
             found.setdefault(term, None)
     return tuple(found)
+
+
+def _dated_in(word: str, text: str, corpus_words: frozenset[str]) -> bool:
+    """Whether the word is a decade or a century ("1850s", "880s", "1800s"; "19th" in a question
+    that says "century") in which the corpus writes a year: "What happened in the 1850s?" asks
+    about 1853 and 1854, and names nothing an article of those years lacks."""
+    period = _PERIOD.fullmatch(word)
+    if period:
+        start, span = int(period.group(1)) * 10, 10
+        if period.group(1).endswith("0") and len(period.group(1)) >= 2:  # "1800s": the century
+            span = 100
+    else:
+        ordinal = _ORDINAL.fullmatch(word)
+        if not ordinal or not _CENTURY.search(text):
+            return False
+        start, span = (int(ordinal.group(1)) - 1) * 100 + 1, 100
+    return any(str(year) in corpus_words for year in range(start, start + span))
 
 
 def unknown_names(text: str, corpus_stems: frozenset[str], corpus_words: frozenset[str] = frozenset()) -> tuple[str, ...]:

@@ -401,6 +401,22 @@ def test_up_to_its_verb_a_figure_question_measures_only_its_noun_phrase(question
     assert measured_terms(question, up_to_verb=True) == measured
 
 
+@pytest.mark.parametrize(("question", "unknown"), [
+    ("What happened in the 1850s?", ()),  # the corpus writes 1853
+    ("What happened in the 1860s?", ("1860s",)),
+    ("Why did Japan matter in the 1800s?", ()),  # a century: 1800-1899
+    ("What changed in the 910s?", ()),  # 911
+    ("Who ruled in the 17th century?", ()),  # 1641
+    ("Who ruled in the 12th century?", ("12th",)),
+    ("Who was the 19th president?", ("19th",)),  # an ordinal is a century only beside "century"
+])
+def test_a_decade_or_century_the_corpus_writes_a_year_of_is_known(question: str, unknown: tuple[str, ...]) -> None:
+    from qa.query import unknown_names
+
+    corpus_words = frozenset({"1853", "911", "1641", "japan", "ruled", "happened", "changed", "matter"})
+    assert unknown_names(question, frozenset({"japan", "rule", "happen", "chang", "matter"}), corpus_words) == unknown
+
+
 def test_a_verb_the_corpus_never_uses_is_no_name_it_lacks() -> None:
     from qa.query import unknown_names
 
