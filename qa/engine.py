@@ -24,7 +24,7 @@ from qa.index_files import build_lock, load_current_build, load_index, save_inde
 from qa.query import Query, analyse, clean_question, name_answering, printable
 from qa.retrieve import LocalSearch, Pool, SearchBackend, search
 from qa.settings import RETRIEVERS, Settings
-from qa.spelling import Speller, possessed_names
+from qa.spelling import Speller
 from qa.text import content_words
 from qa.types import Answer, Document
 
@@ -45,10 +45,12 @@ class Engine:
         # A word is whole in the model's vocabulary when it reads as one piece beside the special
         # tokens the tokenizer adds to any text ([CLS] and [SEP] for this model).
         specials = embedder.count_tokens("")
+        texts = tuple(d.text for d in index.documents)
         self.speller = Speller(index.words, index.stems, is_word=lambda word: embedder.count_tokens(word) <= specials + 1,
-                               possessed=possessed_names((d.text for d in index.documents), index.names))
-        self.acronyms = Acronyms(tuple(d.text for d in index.documents), index.words, index.name_subject,
-                                 headings=(h for s in index.sentences for h in s.section.split(" > ")))
+                               names=index.names, texts=texts)
+        self.acronyms = Acronyms(texts, index.words, index.name_subject,
+                                 headings=(h for section in dict.fromkeys(s.section for s in index.sentences)
+                                           for h in section.split(" > ")))
         _apply_search_settings(index, settings)
 
     @classmethod

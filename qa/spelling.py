@@ -20,8 +20,8 @@ plural, not "American's".
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Callable, Iterable
+from functools import cached_property, lru_cache
+from typing import Callable, Iterable, Sequence
 
 from qa.text import stem
 
@@ -37,23 +37,30 @@ class Speller:
     `is_word(w)` says whether the model's vocabulary holds `w` whole (a real word)."""
 
     def __init__(self, corpus_words: Iterable[str], corpus_stems: frozenset[str], is_word: Callable[[str], bool],
-                 possessed: frozenset[str] = frozenset()) -> None:
-        """`possessed`: the corpus's names that it writes with a possessive, in lower case
-        (`possessed_names`)."""
+                 names: frozenset[str] = frozenset(), texts: Sequence[str] = ()) -> None:
+        """`names`: the corpus's names, normalised (`Index.names`); `texts`: its documents' texts,
+        read for the names it writes with a possessive the first time a question may need them."""
         self.words = frozenset(w for w in corpus_words if w.isalpha())
         self.stems = corpus_stems
         self.is_word = is_word
-        self.possessed = possessed
+        self.names = names
+        self._texts = texts
         self.word_for = lru_cache(maxsize=4096)(self._word_for)  # users repeat words; each check tokenizes
 
     def correct(self, text: str) -> str:
         """The text with each slip replaced by its corpus word (unchanged when there is none)."""
         text = _LOWER_WORD.sub(lambda m: self.word_for(m.group(0)) or m.group(0), text)
-        return _ENDS_IN_S.sub(self._possessive, text) if self.possessed else text
+        return _ENDS_IN_S.sub(self._possessive, text) if self.names else text
+
+    @cached_property
+    def possessed(self) -> frozenset[str]:
+        """The names the corpus writes with a possessive: read once, and only when a question
+        holds a name with an "s" after it (the read scans every text)."""
+        return possessed_names(self._texts, self.names)
 
     def _possessive(self, match: re.Match[str]) -> str:
         word, name = match.group(0), match.group(1)
-        if word.lower() in self.words or name.lower() not in self.possessed:
+        if word.lower() in self.words or name.lower() not in self.names or name.lower() not in self.possessed:
             return word
         return f"{name}'s"
 
