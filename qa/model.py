@@ -199,8 +199,6 @@ def standardised(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarr
     return np.nan_to_num(standard, nan=0.0) if np.isnan(standard).any() else standard
 
 
-
-
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
