@@ -25,7 +25,8 @@ STOPWORDS = frozenset(
     whose why will with within without would yes yet you your yours yourself yourselves
     article text author writer passage according mention mentions mentioned say said explain describe
     talk talks discuss discusses discussed cover covers covered tell tells told
-    anything something thing things way ways know want wants need needs think see look looking""".split()
+    anything something thing things way ways know want wants need needs think see look looking
+    i'm i've i'd i'll""".split()
 )
 
 

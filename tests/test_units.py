@@ -427,6 +427,14 @@ def test_a_verb_the_corpus_never_uses_is_no_name_it_lacks() -> None:
     assert unknown_names("How many ships did Drake lead?", corpus) == ("Drake",)
 
 
+@pytest.mark.parametrize("question", ["What if I'm sick on exam day?", "What if I’m late?", "I've lost the letter, what now?",
+                                      "Where I'd park?", "When I'll know?"])
+def test_the_capital_of_i_in_a_contraction_marks_no_name(question: str) -> None:
+    from qa.query import unknown_names
+
+    assert not [t for t in unknown_names(question, frozenset()) if t[:2] in ("I'", "I’")]
+
+
 @pytest.mark.parametrize(("question", "wants_gist"), [
     ("What is the article about?", True),
     ("what is this page about?", True),
