@@ -61,6 +61,7 @@ _FIGURE_KINDS = frozenset("""large big fast far share shares percent percentage 
 # An auxiliary opens the rest of a question's clause ("how many ships | did he bring").
 _CLAUSE_VERB = re.compile(r"\b(?:do|does|did|is|are|was|were|be|been|has|have|had|will|would|can|could|should|"
                           r"shall|may|might|must)\b", re.I)
+_PHRASE_BREAK = re.compile(r"[,;:()\[\]!?]")  # a noun phrase does not run past these (full stops end "U.S.")
 _PERIOD = re.compile(r"(\d{1,3})0s")  # a decade, or a century written as "the 1800s"
 _ORDINAL = re.compile(r"(\d{1,2})(?:st|nd|rd|th)")
 _CENTURY = re.compile(r"\bcentur(?:y|ies)\b", re.I)
@@ -195,9 +196,10 @@ def measured_terms(text: str, window: int = 3, up_to_verb: bool = False) -> tupl
     give that figure. Words that only name a kind of figure ("how big a share") measure nothing:
     any percentage answers them.
 
-    With `up_to_verb`, only the words before the clause's verb: in "how many ships did he bring"
-    the measured thing is "ships", not "bring" (in "how much does the exam cost" the subject
-    comes after the verb). That reading decides which words the question names (`unknown_names`):
+    With `up_to_verb`, only the words before the clause's verb or a comma or bracket: in "how
+    many ships did he bring" the measured thing is "ships", not "bring" (in "how much does the
+    exam cost" the subject comes after the verb), and "what share (approximately)?" measures
+    nothing but a share. That reading decides which words the question names (`unknown_names`):
     a verb the corpus never uses is no thing it lacks, where "bring" once declined "How many ships
     did he bring?" outright ("It never mentions “bring”"). The answer model's feature keeps the
     plain window, the reading it was trained on: cut at the verb too, it gained nothing on tune
@@ -206,10 +208,13 @@ def measured_terms(text: str, window: int = 3, up_to_verb: bool = False) -> tupl
     for match in _QUANTITY.finditer(text):
         found.extend(content_words(match.group(0)))
         rest = text[match.end():]
-        verb = _CLAUSE_VERB.search(rest) if up_to_verb else None
-        if verb and not rest[:verb.start()].strip():  # "how much | does the exam cost": the subject follows
-            verb = _CLAUSE_VERB.search(rest, verb.end())
-        found.extend(content_words(rest[:verb.start()] if verb else rest)[:window])
+        if up_to_verb:
+            rest = _PHRASE_BREAK.split(rest, maxsplit=1)[0]  # "what share (approximately)": no noun follows
+            verb = _CLAUSE_VERB.search(rest)
+            if verb and not rest[:verb.start()].strip():  # "how much | does the exam cost": the subject follows
+                verb = _CLAUSE_VERB.search(rest, verb.end())
+            rest = rest[:verb.start()] if verb else rest
+        found.extend(content_words(rest)[:window])
     return tuple(w for w in dict.fromkeys(found) if w not in _FIGURE_KINDS)
 
 

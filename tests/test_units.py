@@ -394,6 +394,9 @@ def test_a_figure_question_measures_things_not_kinds_of_figure(question: str, me
     ("How many billions of dollars were spent?", ("billions", "dollars")),
     ("How much does the exam cost?", ("exam", "cost")),  # the subject follows the verb
     ("What is the price of lithium per tonne?", ("price", "lithium", "tonne")),
+    ("What is China's share (approximately)?", ()),  # a bracket ends the phrase; a share is only a kind of figure
+    ("How many ships, roughly, did he bring?", ("ships",)),
+    ("How much did the U.S. capacity grow?", ("u.s.", "capacity", "grow")),  # full stops of an initialism do not end it
 ])
 def test_up_to_its_verb_a_figure_question_measures_only_its_noun_phrase(question: str, measured: tuple[str, ...]) -> None:
     from qa.query import measured_terms
@@ -428,11 +431,11 @@ def test_a_verb_the_corpus_never_uses_is_no_name_it_lacks() -> None:
 
 
 @pytest.mark.parametrize("question", ["What if I'm sick on exam day?", "What if I’m late?", "I've lost the letter, what now?",
-                                      "Where I'd park?", "When I'll know?"])
-def test_the_capital_of_i_in_a_contraction_marks_no_name(question: str) -> None:
+                                      "Where I'd park?", "When I'll know?", "So, OK, what now?"])
+def test_the_capitals_of_i_in_a_contraction_or_of_ok_mark_no_name(question: str) -> None:
     from qa.query import unknown_names
 
-    assert not [t for t in unknown_names(question, frozenset()) if t[:2] in ("I'", "I’")]
+    assert not [t for t in unknown_names(question, frozenset()) if t[:2] in ("I'", "I’", "OK")]
 
 
 @pytest.mark.parametrize(("question", "wants_gist"), [
