@@ -61,6 +61,10 @@ _FIGURE_KINDS = frozenset("""large big fast far share shares percent percentage 
 # An auxiliary opens the rest of a question's clause ("how many ships | did he bring").
 _CLAUSE_VERB = re.compile(r"\b(?:do|does|did|is|are|was|were|be|been|has|have|had|will|would|can|could|should|"
                           r"shall|may|might|must)\b", re.I)
+_SENTENCE_BREAK = re.compile(r"(?<=[a-z0-9)\]”\"'][.])\s+|(?<=[!?])\s+")
+# Words that say when or how exactly, not what: "China's share as of today", "... currently".
+_QUALIFIERS = frozenset("""today currently nowadays presently recently lately still already anymore actually
+    approximately roughly exactly precisely overall altogether""".split())
 _PHRASE_BREAK = re.compile(r"[,;:()\[\]!?]")  # a noun phrase does not run past these (full stops end "U.S.")
 _PERIOD = re.compile(r"(\d{1,3})0s")  # a decade, or a century written as "the 1800s"
 _ORDINAL = re.compile(r"(\d{1,2})(?:st|nd|rd|th)")
@@ -198,8 +202,8 @@ def measured_terms(text: str, window: int = 3, up_to_verb: bool = False) -> tupl
 
     With `up_to_verb`, only the words before the clause's verb or a comma or bracket: in "how
     many ships did he bring" the measured thing is "ships", not "bring" (in "how much does the
-    exam cost" the subject comes after the verb), and "what share (approximately)?" measures
-    nothing but a share. That reading decides which words the question names (`unknown_names`):
+    exam cost" the subject comes after the verb), and "what share (approximately)?" or "what
+    share as of today?" measures nothing but a share. That reading decides which words the question names (`unknown_names`):
     a verb the corpus never uses is no thing it lacks, where "bring" once declined "How many ships
     did he bring?" outright ("It never mentions “bring”"). The answer model's feature keeps the
     plain window, the reading it was trained on: cut at the verb too, it gained nothing on tune
@@ -208,14 +212,18 @@ def measured_terms(text: str, window: int = 3, up_to_verb: bool = False) -> tupl
     for match in _QUANTITY.finditer(text):
         found.extend(content_words(match.group(0)))
         rest = text[match.end():]
-        if up_to_verb:
-            rest = _PHRASE_BREAK.split(rest, maxsplit=1)[0]  # "what share (approximately)": no noun follows
-            verb = _CLAUSE_VERB.search(rest)
-            if verb and not rest[:verb.start()].strip():  # "how much | does the exam cost": the subject follows
-                verb = _CLAUSE_VERB.search(rest, verb.end())
-            rest = rest[:verb.start()] if verb else rest
-        found.extend(content_words(rest)[:window])
+        after = content_words(_noun_phrase(rest) if up_to_verb else rest)[:window]
+        found.extend(w for w in after if not (up_to_verb and w in _QUALIFIERS))
     return tuple(w for w in dict.fromkeys(found) if w not in _FIGURE_KINDS)
+
+
+def _noun_phrase(rest: str) -> str:
+    """What follows a figure question's trigger, up to the clause's verb or a comma or bracket."""
+    rest = _PHRASE_BREAK.split(rest, maxsplit=1)[0]  # "what share (approximately)": no noun follows
+    verb = _CLAUSE_VERB.search(rest)
+    if verb and not rest[:verb.start()].strip():  # "how much | does the exam cost": the subject follows
+        verb = _CLAUSE_VERB.search(rest, verb.end())
+    return rest[:verb.start()] if verb else rest
 
 
 @lru_cache(maxsize=1024)
@@ -272,19 +280,27 @@ def _dated_in(word: str, text: str, corpus_words: frozenset[str]) -> bool:
 
 def unknown_names(text: str, corpus_stems: frozenset[str], corpus_words: frozenset[str] = frozenset()) -> tuple[str, ...]:
     measured = measured_terms(text, up_to_verb=True)
-    first = (typed_terms(text) or ("",))[0]
+    starts = sentence_starts(text)
     return tuple(t for t in unknown_terms(text, corpus_stems, corpus_words)
-                 if is_name(t, first) or normalize(t) in measured)
+                 if is_name(t, starts) or normalize(t) in measured)
 
 
-def is_name(term: str, first_term: str = "") -> bool:
-    """A figure, an initialism, a hyphenated compound, a word capitalised where the question
-    does not start, or a country or its people typed in lower case ("does india make
-    batteries?", "korean companies"): the specific things a question is about, not its
-    ordinary words."""
+def sentence_starts(text: str) -> frozenset[str]:
+    """The first term of each sentence of the text, whose capital marks no name: "Thanks" in
+    "What is China's share? Thanks!". A bracket after a question mark opens no sentence (a
+    follow-up is searched with "(Soviets, Berlin)" after it), nor does an initialism's full stop."""
+    return frozenset(terms[0] for part in _SENTENCE_BREAK.split(text)
+                     if part[:1].isalpha() and (terms := typed_terms(part)))
+
+
+def is_name(term: str, starts: frozenset[str] = frozenset()) -> bool:
+    """A figure, an initialism, a hyphenated compound, a word capitalised where no sentence of
+    the question starts (`starts`: `sentence_starts`), or a country or its people typed in lower
+    case ("does india make batteries?", "korean companies"): the specific things a question is
+    about, not its ordinary words."""
     if has_number(term) or "." in normalize(term) or "-" in term:
         return True
-    if term[:1].isupper() and term != first_term:
+    if term[:1].isupper() and term not in starts:
         return True
     word = normalize(term)
     return word in country_names() or word.endswith("s") and word[:-1] in country_names()  # "koreans"

@@ -26,7 +26,7 @@ STOPWORDS = frozenset(
     article text author writer passage according mention mentions mentioned say said explain describe
     talk talks discuss discusses discussed cover covers covered tell tells told
     anything something thing things way ways know want wants need needs think see look looking
-    i'm i've i'd i'll ok okay o.k.""".split()
+    i'm i've i'd i'll ok okay o.k. hi hello hey thanks thank thx fyi f.y.i. btw b.t.w.""".split()
 )
 
 

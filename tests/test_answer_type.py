@@ -136,4 +136,4 @@ def test_a_compound_the_corpus_uses_whole_is_known() -> None:
 @pytest.mark.parametrize(("term", "name"), [("Japan", True), ("2030", True), ("U.S.", True), ("solid-state", True),
                                             ("batteries", False), ("When", False)])
 def test_what_counts_as_a_name(term: str, name: bool) -> None:
-    assert is_name(term, first_term="When") is name
+    assert is_name(term, starts=frozenset({"When"})) is name

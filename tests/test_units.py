@@ -397,6 +397,8 @@ def test_a_figure_question_measures_things_not_kinds_of_figure(question: str, me
     ("What is China's share (approximately)?", ()),  # a bracket ends the phrase; a share is only a kind of figure
     ("How many ships, roughly, did he bring?", ("ships",)),
     ("How much did the U.S. capacity grow?", ("u.s.", "capacity", "grow")),  # full stops of an initialism do not end it
+    ("What is China's share as of today?", ()),  # when, not what
+    ("How much lithium does China mine currently?", ("lithium",)),
 ])
 def test_up_to_its_verb_a_figure_question_measures_only_its_noun_phrase(question: str, measured: tuple[str, ...]) -> None:
     from qa.query import measured_terms
@@ -431,11 +433,20 @@ def test_a_verb_the_corpus_never_uses_is_no_name_it_lacks() -> None:
 
 
 @pytest.mark.parametrize("question", ["What if I'm sick on exam day?", "What if I’m late?", "I've lost the letter, what now?",
-                                      "Where I'd park?", "When I'll know?", "So, OK, what now?"])
-def test_the_capitals_of_i_in_a_contraction_or_of_ok_mark_no_name(question: str) -> None:
+                                      "Where I'd park?", "When I'll know?", "So, OK, what now?", "FYI what now?",
+                                      "What is the share? Thanks!", "What now? Hello?"])
+def test_chat_words_and_the_capitals_that_open_a_sentence_mark_no_name(question: str) -> None:
     from qa.query import unknown_names
 
-    assert not [t for t in unknown_names(question, frozenset()) if t[:2] in ("I'", "I’", "OK")]
+    assert unknown_names(question, frozenset()) == ()
+
+
+def test_a_name_after_a_follow_ups_question_mark_is_still_a_name() -> None:
+    """A follow-up is searched with the names before it in brackets: "(Soviets, Berlin)"."""
+    from qa.query import unknown_names
+
+    assert unknown_names("when did it end? (Soviets, Berlin)", frozenset({"end"})) == ("Soviets", "Berlin")
+    assert unknown_names("What did the U.S. Navy do?", frozenset({"u.s."})) == ("Navy",)  # an initialism ends no sentence
 
 
 @pytest.mark.parametrize(("question", "wants_gist"), [
