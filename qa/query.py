@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Callable
 
 from qa import answer_type
+from qa.chunking import split_sentences
 from qa.errors import QuestionInvalid
 from qa.text import POSSESSIVE as _POSSESSIVE
 from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
@@ -61,7 +62,6 @@ _FIGURE_KINDS = frozenset("""large big fast far share shares percent percentage 
 # An auxiliary opens the rest of a question's clause ("how many ships | did he bring").
 _CLAUSE_VERB = re.compile(r"\b(?:do|does|did|is|are|was|were|be|been|has|have|had|will|would|can|could|should|"
                           r"shall|may|might|must)\b", re.I)
-_SENTENCE_BREAK = re.compile(r"(?<=[a-z0-9)\]”\"'][.])\s+|(?<=[!?])\s+")
 # Words that say when or how exactly, not what: "China's share as of today", "... currently".
 _QUALIFIERS = frozenset("""today currently nowadays presently recently lately still already anymore actually
     approximately roughly exactly precisely overall altogether""".split())
@@ -203,11 +203,11 @@ def measured_terms(text: str, window: int = 3, up_to_verb: bool = False) -> tupl
     With `up_to_verb`, only the words before the clause's verb or a comma or bracket: in "how
     many ships did he bring" the measured thing is "ships", not "bring" (in "how much does the
     exam cost" the subject comes after the verb), and "what share (approximately)?" or "what
-    share as of today?" measures nothing but a share. That reading decides which words the question names (`unknown_names`):
-    a verb the corpus never uses is no thing it lacks, where "bring" once declined "How many ships
-    did he bring?" outright ("It never mentions “bring”"). The answer model's feature keeps the
-    plain window, the reading it was trained on: cut at the verb too, it gained nothing on tune
-    (eval/tried.md)."""
+    share as of today?" measures nothing but a share. That reading decides which words the
+    question names (`unknown_names`): a verb the corpus never uses is no thing it lacks, where
+    "bring" once declined "How many ships did he bring?" outright ("It never mentions “bring”").
+    The answer model's feature keeps the plain window, the reading it was trained on: cut at the
+    verb too, it gained nothing on tune (eval/tried.md)."""
     found: list[str] = []
     for match in _QUANTITY.finditer(text):
         found.extend(content_words(match.group(0)))
@@ -286,11 +286,11 @@ def unknown_names(text: str, corpus_stems: frozenset[str], corpus_words: frozens
 
 
 def sentence_starts(text: str) -> frozenset[str]:
-    """The first term of each sentence of the text, whose capital marks no name: "Thanks" in
-    "What is China's share? Thanks!". A bracket after a question mark opens no sentence (a
-    follow-up is searched with "(Soviets, Berlin)" after it), nor does an initialism's full stop."""
-    return frozenset(terms[0] for part in _SENTENCE_BREAK.split(text)
-                     if part[:1].isalpha() and (terms := typed_terms(part)))
+    """The first term of each sentence of the text (as the corpus is cut: not after "U.S." in
+    "the U.S. Navy"), whose capital marks no name: "Thanks" in "What is China's share? Thanks!".
+    A bracket opens no sentence: a follow-up is searched with "(Soviets, Berlin)" after it."""
+    return frozenset(terms[0] for part in split_sentences(text)
+                     if part.text[:1].isalpha() and (terms := typed_terms(part.text)))
 
 
 def is_name(term: str, starts: frozenset[str] = frozenset()) -> bool:
