@@ -125,7 +125,13 @@ def embed(texts: Sequence[str], embedder: "Embedder", cache: VectorCache | None,
     """One vector per text: the cache's where it has the text, the model's for the rest, in one
     `encode` call over the missing texts in build order. A full build so embeds exactly the list
     it always did: batched otherwise, a vector moves by about 1e-7, and `qa train` reproduces
-    its committed weights only from the same vectors."""
+    its committed weights only from the same vectors.
+
+    A text that recurs (the question heading every chunk of one answer is keyed by, a repeated
+    sentence) is embedded once and its copies share that vector. Embedded apart, in batches
+    padded differently, the copies differed by about 1e-7, so which of them ranked first was
+    decided by that rounding, and differently on another CPU; sharing one vector makes them tie
+    exactly, and ties rank by row."""
     if cache is not None and cache.dim != embedder.dim:
         say(f"Embedding everything afresh: the previous build holds {cache.dim}-d vectors, the model makes {embedder.dim}-d")
         cache = None
@@ -133,13 +139,15 @@ def embed(texts: Sequence[str], embedder: "Embedder", cache: VectorCache | None,
     if cache is not None:
         say(f"Embedding {len(missing)} new texts; reusing the vectors of {len(texts) - len(missing)} "
             "from the previous build")
+    distinct = list(dict.fromkeys(texts[row] for row in missing))
     started = time.perf_counter()
-    computed = embedder.encode([texts[row] for row in missing])
+    computed = embedder.encode(distinct)
     seconds = time.perf_counter() - started
+    position = {text: i for i, text in enumerate(distinct)}
     vectors = np.empty((len(texts), embedder.dim), dtype=np.float32)
     fresh = np.zeros(len(texts), dtype=bool)
     fresh[missing] = True
-    vectors[missing] = computed
+    vectors[missing] = computed[[position[texts[row]] for row in missing]]
     for row in np.flatnonzero(~fresh).tolist():
         vectors[row] = cache.get(texts[row])  # type: ignore[union-attr]  # not missing, so the cache has it
     return Embedded(vectors=vectors, fresh=fresh, seconds=seconds)

@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # 5: the ONNX query model (manifest `onnx`, query_model input); 6: sentence BM25, paragraphs;
-# 7: key_vectors.npy and the embedding key, so that a rebuild reuses vectors (qa/build_cache.py)
-FORMAT_VERSION = 7
+# 7: key_vectors.npy and the embedding key, so that a rebuild reuses vectors (qa/build_cache.py);
+# 8: a text that recurs is embedded once, its copies sharing the vector (qa/build_cache.py embed)
+FORMAT_VERSION = 8
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 
 

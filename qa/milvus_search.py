@@ -19,6 +19,7 @@ import numpy as np
 
 from qa.milvus_connect import guarded
 from qa.milvus_store import BM25_PARAMS, bm25_text, collection_names
+from qa.retrieve import by_score
 from qa.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,6 +94,6 @@ class MilvusSearch:
 
 
 def _by_score(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    """Best first, equal scores by row: the same order from Milvus Lite and a server, whatever
-    order their segments return ties in (FAQ entries share a question key, so ties are common)."""
-    return sorted(hits, key=lambda hit: (-round(hit[1], 6), hit[0]))
+    """`by_score` to 6 decimals: the same order from Milvus Lite and a server, whose scores
+    differ in the last digits."""
+    return by_score(hits, decimals=6)

@@ -128,7 +128,15 @@ def _search(vectors, query_vector: np.ndarray, depth: int) -> list[tuple[int, fl
     if depth < 1:
         return []
     scores, rows = vectors.search(query_vector.reshape(1, -1).astype(np.float32, copy=False), depth)
-    return [(r, s) for r, s in zip(rows[0].tolist(), scores[0].tolist()) if r >= 0]
+    return by_score([(r, s) for r, s in zip(rows[0].tolist(), scores[0].tolist()) if r >= 0])
+
+
+def by_score(hits: list[tuple[int, float]], decimals: int | None = None) -> list[tuple[int, float]]:
+    """Best first, equal scores by row (earlier in the corpus first). Ties are common: the chunks
+    of one FAQ answer share its question as a key, and a recurring text shares one vector
+    (qa/build_cache.py embed). FAISS returns ties latest row first, Milvus in whatever order its
+    segments give; `decimals` rounds scores that a backend computes with its own rounding."""
+    return sorted(hits, key=lambda hit: (-(hit[1] if decimals is None else round(hit[1], decimals)), hit[0]))
 
 
 def _best_per_chunk(hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -158,8 +166,7 @@ def bm25_ranking(bm25: "bm25s.BM25", query: str, depth: int) -> list[tuple[int, 
     scores = bm25.get_scores_from_ids(token_ids)
     depth = min(depth, len(scores))
     top = np.argpartition(-scores, depth - 1)[:depth]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(r, s) for r, s in zip(top.tolist(), scores[top].tolist()) if s > 0]
+    return by_score([(r, s) for r, s in zip(top.tolist(), scores[top].tolist()) if s > 0])
 
 
 def fuse(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[int, float]]:
