@@ -55,6 +55,14 @@ _NUMBER_WORDS = frozenset(
     third thirds twice thrice double triple single several numerous fortnight fortnights""".split()
 ) | frozenset(_DECADES)
 _NUMBER = re.compile(r"\d|%")
+# A span of time ("about 3 to 4 months", "two weeks", "a few days"): when something will happen,
+# to a question on what is done now ("When do I get a decision?"), not on the past. "A day" alone
+# is left out: "twice a day", "40,000 tonnes a year" are rates.
+_DURATION = re.compile(
+    r"\b(?:\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a\s+few|a\s+couple\s+of|several)"
+    r"(?:\s*(?:to|-|–|or)\s*(?:\d+(?:\.\d+)?|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve))?"
+    r"\s+(?:business\s+|working\s+|calendar\s+)?(?:minutes?|hours?|days?|weeks?|months?|years?)\b", re.I)
+_WHEN_NOW = re.compile(r"\bwhen\s+(?:do|does|will|would|can|could|should|shall|is|are|am|might|may|must)\b", re.I)
 _ASKS_COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:percent|percentage|per\s+cent)\b)", re.I)  # "how many percent" asks for one
 # Cues that a sentence gives a reason.
 _REASON = re.compile(
@@ -213,17 +221,19 @@ class Offer:
     reason: bool
     negated: bool
     refers_back: bool
+    duration: bool
 
     @classmethod
     def of(cls, text: str) -> "Offer":
         return cls(dates=frozenset(d.lower() for d in dates(text)), numbers=number_tokens(text), names=names(text),
-                   reason=gives_reason(text), negated=negated(text), refers_back=starts_with_reference(text))
+                   reason=gives_reason(text), negated=negated(text), refers_back=starts_with_reference(text),
+                   duration=bool(_DURATION.search(text)))
 
     def gives(self, kind: str, question_text: str, question_words: frozenset[str]) -> bool:
         """Whether the sentence holds a thing of `kind` that the question does not already hold."""
         if kind == DATE:
             asked = question_text.lower()
-            return any(d not in asked for d in self.dates)
+            return any(d not in asked for d in self.dates) or (self.duration and bool(_WHEN_NOW.search(question_text)))
         if kind == NUMBER:
             given = self.numbers - question_words
             if _ASKS_COUNT.search(question_text):

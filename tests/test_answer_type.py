@@ -88,6 +88,28 @@ def test_a_when_question_is_answered_by_a_period_as_well_as_a_year() -> None:
                                                                    frozenset({"abbey", "founded"}))
 
 
+@pytest.mark.parametrize("sentence", [
+    "It usually takes us about 3 to 4 months to process a claim.",
+    "A mental health evaluation usually lasts 2 to 4 hours.",
+    "Visitors usually arrive by train, a journey of about two hours.",
+    "Expect a reply within a few weeks.",
+    "Results arrive in 10 business days.",
+])
+def test_a_span_of_time_answers_when_something_will_happen(sentence: str) -> None:
+    """"When will I hear back?" is answered by "about 3 to 4 months"; "When did the war end?" is not."""
+    offer = at.Offer.of(sentence)
+    for question in ("When will I hear back?", "when do I get a decision", "When can I expect it?",
+                     "When does the ferry arrive?"):
+        assert offer.gives(at.DATE, question, frozenset()), question
+    for question in ("When did the war end?", "When was the abbey founded?", "In what year did it open?"):
+        assert not offer.gives(at.DATE, question, frozenset()), question
+
+
+def test_a_figure_without_a_unit_of_time_is_no_span() -> None:
+    for sentence in ("The mills employ four hundred people.", "Capacity grew by 50%.", "A ferry crosses twice a day."):
+        assert not at.Offer.of(sentence).gives(at.DATE, "When will it open?", frozenset()), sentence
+
+
 def test_a_percentage_is_no_count() -> None:
     """"How many factories ...?" asks for a count: 50% answers "how much", not "how many"."""
     offer = at.Offer.of("New factories increased capacity by 50% last year.")

@@ -45,6 +45,15 @@ def test_a_factual_question_is_led_by_the_sentence_that_answers_it(town: Engine,
     grounded(town, answer)
 
 
+def test_a_when_question_on_what_happens_now_is_answered_with_a_span_of_time(town: Engine) -> None:
+    """"a journey of about two hours" says when a visitor arrives; it was declined with "It gives
+    no date for that", because only a date or period counted as a time."""
+    answer = town.ask("When will I arrive if I take the train from the capital?")
+    assert not answer.abstained, answer.reason
+    assert "about two hours" in answer.citations[0].quote
+    grounded(town, answer)
+
+
 @pytest.mark.parametrize(("question", "expected"), [
     ("Who designed the lighthouse?", "Tomas Reyes"),
     ("How many people do the mills employ?", "four hundred"),
