@@ -51,15 +51,21 @@ class Acronyms:
     phrases is made on first need, from the corpus texts (titles and headings included)."""
 
     def __init__(self, texts: Iterable[str], corpus_words: frozenset[str],
-                 sections: Mapping[str, str] | None = None, headings: Iterable[str] = ()) -> None:
+                 sections: Mapping[str, str] | None = None, headings: Iterable[str] = (),
+                 phrases: Mapping[str, str] | None = None,
+                 initialisms: Mapping[str, Mapping[str, int]] | None = None) -> None:
         """`sections`: each corpus name -> the section (heading path) that uses it most
-        (`Index.name_subject`); `headings`: the corpus's section headings."""
+        (`Index.name_subject`); `headings`: the corpus's section headings; `phrases` and
+        `initialisms`: `phrase_table` and `initialism_forms` of the texts, when the index
+        stores them (`Index.terms`), else they are read from the texts on first need."""
         self._texts = texts
         self._words = corpus_words
         self._sections = sections or {}
         self._headings = tuple(dict.fromkeys(headings))
-        self._table: dict[str, str] | None = None
-        self._initialisms: dict[str, Counter[str]] | None = None  # initials -> their written forms
+        self._table: dict[str, str] | None = \
+            None if phrases is None else {**heading_table(self._headings), **phrases}
+        self._initialisms: dict[str, Counter[str]] | None = \
+            None if initialisms is None else {k: Counter(v) for k, v in initialisms.items()}  # initials -> written forms
         self._read: dict[str, bool] = {}  # name and initialism -> whether the corpus writes one for the other
 
     def expand(self, text: str) -> str:

@@ -47,10 +47,11 @@ class Engine:
         specials = embedder.count_tokens("")
         texts = tuple(d.text for d in index.documents)
         self.speller = Speller(index.words, index.stems, is_word=lambda word: embedder.count_tokens(word) <= specials + 1,
-                               names=index.names, texts=texts)
+                               names=index.names, possessed=index.terms.possessed)
         self.acronyms = Acronyms(texts, index.words, index.name_subject,
                                  headings=(h for section in dict.fromkeys(s.section for s in index.sentences)
-                                           for h in section.split(" > ")))
+                                           for h in section.split(" > ")),
+                                 phrases=index.terms.phrases, initialisms=index.terms.initialisms)
         _apply_search_settings(index, settings)
 
     @classmethod

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
+from qa.acronyms import initialism_forms, phrase_table
 from qa.build_cache import (VectorCache, embed, embedding_key, embedding_record, key_change, query_model, stored_key,
                             text_owners)
 from qa.chunking import chunk_documents, is_question_heading
 from qa.settings import Settings
+from qa.spelling import possessed_names
 from qa.text import STOPWORDS, content_stems, content_words, normalize, stem, words
 from qa.types import Chunk, Document, Sentence
 
@@ -32,9 +34,41 @@ log = logging.getLogger(__name__)
 
 # 5: the ONNX query model (manifest `onnx`, query_model input); 6: sentence BM25, paragraphs;
 # 7: key_vectors.npy and the embedding key, so that a rebuild reuses vectors (qa/build_cache.py);
-# 8: a text that recurs is embedded once, its copies sharing the vector (qa/build_cache.py embed)
-FORMAT_VERSION = 8
+# 8: a text that recurs is embedded once, its copies sharing the vector (qa/build_cache.py embed);
+# 9: CorpusTerms stored (vocabulary.json `terms`; a Milvus blob)
+FORMAT_VERSION = 9
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
+
+
+@dataclass(frozen=True)
+class CorpusTerms:
+    """What reading a question needs from the whole corpus text, read once at build time and
+    stored with the index: read at a question instead, a corpus of 4 MB made its first question
+    wait 1.7 s (the phrase table alone 1.35 s), and the wait grows with the corpus."""
+
+    phrases: dict[str, str]  # initials -> the phrase the corpus uses as a term for them (qa.acronyms)
+    initialisms: dict[str, dict[str, int]]  # initials -> how the corpus writes them in capitals, and how often
+    possessed: frozenset[str]  # names the corpus writes with a possessive (qa.spelling)
+
+    @classmethod
+    def of(cls, texts: list[str], names: frozenset[str]) -> "CorpusTerms":
+        return cls(phrases=phrase_table(texts),
+                   initialisms={k: dict(v) for k, v in initialism_forms(texts).items()},
+                   possessed=possessed_names(texts, names))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"phrases": self.phrases, "initialisms": self.initialisms, "possessed": sorted(self.possessed)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CorpusTerms":
+        """Raises KeyError, TypeError or ValueError on a damaged record (the loaders report IndexCorrupt)."""
+        if not all(isinstance(data.get(k), dict) for k in ("phrases", "initialisms")) or \
+                not all(isinstance(forms, dict) for forms in data["initialisms"].values()):
+            raise TypeError("the corpus terms are not tables")
+        return cls(phrases={str(k): str(v) for k, v in data["phrases"].items()},
+                   initialisms={str(k): {str(form): int(n) for form, n in forms.items()}
+                                for k, forms in data["initialisms"].items()},
+                   possessed=frozenset(map(str, data["possessed"])))
 
 
 @dataclass
@@ -62,6 +96,7 @@ class Index:
     # Computed once at build time and stored (vocabulary.json), not at every load:
     stem_idf: dict[str, float]  # rarity of each word stem across sentences
     name_subject: dict[str, str]  # each name -> the section that uses it most (see subjects())
+    terms: CorpusTerms
     location: Path | None = None  # build folder on disk, None when held only in memory
     # The ONNX query model's files (manifest `onnx`) until save_index writes them into the build folder.
     onnx_files: dict[str, bytes] = field(default_factory=dict, repr=False)
@@ -223,7 +258,7 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
         sentence_bm25=make_bm25([f"{heading_of(s.section)} {s.text}" for s in sentences]),
         vocabulary=vocabulary, vocabulary_vectors=vectors[n_keys + n_sents:], names=names,
         stem_idf=sentence_idf(sentences), name_subject=name_subjects(sentences, names),
-        onnx_files=onnx.files,
+        terms=CorpusTerms.of([d.text for d in documents], names), onnx_files=onnx.files,
     )
 
 

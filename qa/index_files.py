@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from qa.errors import IndexCorrupt, IndexMissing, IndexStale
-from qa.index import FORMAT_VERSION, Index, bm25s_module, stale_reason
+from qa.index import FORMAT_VERSION, CorpusTerms, Index, bm25s_module, stale_reason
 from qa.types import Chunk, Document, Sentence
 
 CURRENT = "CURRENT"
@@ -52,7 +52,8 @@ def save_index(index: Index, index_dir: Path) -> Path:
         np.save(build_dir / "vocabulary_vectors.npy", index.vocabulary_vectors, allow_pickle=False)
         (build_dir / "vocabulary.json").write_text(
             json.dumps({"words": index.vocabulary, "names": sorted(index.names), "idf": index.stem_idf,
-                        "subjects": index.name_subject}, ensure_ascii=False), encoding="utf-8")
+                        "subjects": index.name_subject, "terms": index.terms.to_json()}, ensure_ascii=False),
+            encoding="utf-8")
         index.bm25.save(str(build_dir / "bm25"), show_progress=False)
         index.sentence_bm25.save(str(build_dir / "bm25_sentences"), show_progress=False)
         for name, data in index.onnx_files.items():
@@ -231,7 +232,8 @@ def _read_artifacts(build_dir: Path, manifest: dict[str, Any]) -> Index:
         sentence_bm25=sentence_bm25, vocabulary=list(vocab["words"]),
         vocabulary_vectors=vocabulary_vectors, names=frozenset(vocab["names"]),
         stem_idf={str(k): float(v) for k, v in vocab["idf"].items()},
-        name_subject={str(k): str(v) for k, v in vocab["subjects"].items()}, location=build_dir,
+        name_subject={str(k): str(v) for k, v in vocab["subjects"].items()},
+        terms=CorpusTerms.from_json(vocab["terms"]), location=build_dir,
     )
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from qa.errors import IndexCorrupt, IndexStale, QAError
 from qa.milvus_connect import connect, guarded
-from qa.index import Index, build_index, name_subjects, sentence_idf, stale_reason
+from qa.index import CorpusTerms, Index, build_index, name_subjects, sentence_idf, stale_reason
 from qa.settings import Settings, is_server_uri
 from qa.text import STOPWORDS, content_stems
 from qa.types import Chunk, Document, Sentence
@@ -139,7 +139,7 @@ def _rows(index: Index, settings: Settings) -> dict[str, Iterable[dict[str, Any]
         if index.chunk_vectors.ntotal else np.zeros((0, index.sentence_vectors.shape[1]), np.float32)
     span = lambda x: {"source": x.source, "section": x.section, "text": x.text, "start": x.start,  # noqa: E731
                       "end": x.end, "page": -1 if x.page is None else x.page}
-    blobs = {"manifest": index.manifest, "names": sorted(index.names),
+    blobs = {"manifest": index.manifest, "names": sorted(index.names), "terms": index.terms.to_json(),
              "documents": [{"source": d.source, "title": d.title, "sha256": d.sha256, "text": d.text,
                             "page_starts": list(d.page_starts)} for d in index.documents]}
     parts = [(kind, part, text) for kind, value in blobs.items() for part, text in enumerate(_split(value))]
@@ -353,6 +353,7 @@ def _read_tables(client: "MilvusClient", settings: Settings, build: str, manifes
         sentence_index=None, bm25=None, sentence_bm25=None,  # the search legs run in Milvus
         vocabulary=[r["word"] for r in word_rows], vocabulary_vectors=vectors(word_rows), names=names_set,
         stem_idf=sentence_idf(sentences), name_subject=name_subjects(sentences, names_set),
+        terms=CorpusTerms.from_json(blobs["terms"]),
     )
 
 

@@ -14,7 +14,8 @@ A possessive typed without its apostrophe ("what is chinas share?") is read as o
 when the word is not in the corpus and the word without its "s" is a name the corpus writes
 with a possessive ("China's"). Otherwise "chinas" names no subject, and a sentence on another
 subject can answer it. A name the corpus never writes so is left alone: "Americans" is a
-plural, not "American's".
+plural, not "American's". Which names the corpus writes so is read at index time
+(`qa.index.CorpusTerms`).
 """
 
 from __future__ import annotations
@@ -37,14 +38,18 @@ class Speller:
     `is_word(w)` says whether the model's vocabulary holds `w` whole (a real word)."""
 
     def __init__(self, corpus_words: Iterable[str], corpus_stems: frozenset[str], is_word: Callable[[str], bool],
-                 names: frozenset[str] = frozenset(), texts: Sequence[str] = ()) -> None:
-        """`names`: the corpus's names, normalised (`Index.names`); `texts`: its documents' texts,
-        read for the names it writes with a possessive the first time a question may need them."""
+                 names: frozenset[str] = frozenset(), texts: Sequence[str] = (),
+                 possessed: frozenset[str] | None = None) -> None:
+        """`names`: the corpus's names, normalised (`Index.names`); `possessed`: those it writes
+        with a possessive (`Index.terms`), or else `texts`, its documents' texts, read for them
+        the first time a question may need them."""
         self.words = frozenset(w for w in corpus_words if w.isalpha())
         self.stems = corpus_stems
         self.is_word = is_word
         self.names = names
         self._texts = texts
+        if possessed is not None:
+            self.possessed = possessed  # fills the cached property
         self.word_for = lru_cache(maxsize=4096)(self._word_for)  # users repeat words; each check tokenizes
 
     def correct(self, text: str) -> str:

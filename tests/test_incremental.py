@@ -132,6 +132,7 @@ def assert_same_index(grown: Index, full: Index) -> None:
     assert grown.vocabulary == full.vocabulary and grown.names == full.names
     assert grown.documents == full.documents
     assert grown.stem_idf == full.stem_idf and grown.name_subject == full.name_subject
+    assert grown.terms == full.terms
     np.testing.assert_array_equal(grown.key_chunk, full.key_chunk)
     for ours, theirs in ((grown.key_vectors, full.key_vectors), (grown.sentence_vectors, full.sentence_vectors),
                          (grown.vocabulary_vectors, full.vocabulary_vectors)):

@@ -236,6 +236,18 @@ def test_faiss_file_damaged_behind_a_matching_checksum_is_caught_by_the_reader(
     assert_answers(loaded)
 
 
+def test_corpus_terms_damaged_behind_a_matching_checksum_are_caught_by_the_reader(
+        tiny_corpus: Path, index_dir: Path, engine: Engine) -> None:
+    path = build_dir(index_dir) / "vocabulary.json"
+    vocab = json.loads(path.read_text(encoding="utf-8"))
+    vocab["terms"]["initialisms"] = {"ev": ["EV"]}  # forms must map to counts
+    path.write_text(json.dumps(vocab), encoding="utf-8")
+    refresh_checksum(index_dir, "vocabulary.json")
+    loaded, messages = load(tiny_corpus, index_dir, engine)
+    assert_reported_once(messages, "cannot read an artifact", "corpus terms")
+    assert_answers(loaded)
+
+
 @pytest.fixture()
 def own_corpus(tmp_path: Path, tiny_corpus: Path, engine: Engine) -> tuple[Path, Path]:
     """A private corpus copy with its own index: corpus files are keyed by path, so the

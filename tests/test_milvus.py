@@ -70,7 +70,7 @@ def test_the_tables_read_back_from_milvus_are_the_faiss_builds_tables(town: Engi
     assert [(d.source, d.text, d.page_starts) for d in milvus_index.documents] == \
         [(d.source, d.text, d.page_starts) for d in faiss_index.documents]
     assert milvus_index.vocabulary == faiss_index.vocabulary and milvus_index.names == faiss_index.names
-    assert milvus_index.stem_idf == faiss_index.stem_idf
+    assert milvus_index.stem_idf == faiss_index.stem_idf and milvus_index.terms == faiss_index.terms
     assert np.array_equal(milvus_index.key_chunk, faiss_index.key_chunk)
     assert np.allclose(milvus_index.sentence_vectors, faiss_index.sentence_vectors, atol=1e-6)
     assert np.allclose(milvus_index.vocabulary_vectors, faiss_index.vocabulary_vectors, atol=1e-6)
