@@ -62,8 +62,8 @@ class CorpusTerms:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CorpusTerms":
         """Raises KeyError, TypeError or ValueError on a damaged record (the loaders report IndexCorrupt)."""
-        if not all(isinstance(data.get(k), dict) for k in ("phrases", "initialisms")) or \
-                not all(isinstance(forms, dict) for forms in data["initialisms"].values()):
+        tables = isinstance(data, dict) and all(isinstance(data.get(k), dict) for k in ("phrases", "initialisms"))
+        if not tables or not all(isinstance(forms, dict) for forms in data["initialisms"].values()):
             raise TypeError("the corpus terms are not tables")
         return cls(phrases={str(k): str(v) for k, v in data["phrases"].items()},
                    initialisms={str(k): {str(form): int(n) for form, n in forms.items()}
