@@ -21,8 +21,8 @@ plural, not "American's". Which names the corpus writes so is read at index time
 from __future__ import annotations
 
 import re
-from functools import cached_property, lru_cache
-from typing import Callable, Iterable, Sequence
+from functools import lru_cache
+from typing import Callable, Iterable
 
 from qa.text import stem
 
@@ -38,30 +38,20 @@ class Speller:
     `is_word(w)` says whether the model's vocabulary holds `w` whole (a real word)."""
 
     def __init__(self, corpus_words: Iterable[str], corpus_stems: frozenset[str], is_word: Callable[[str], bool],
-                 names: frozenset[str] = frozenset(), texts: Sequence[str] = (),
-                 possessed: frozenset[str] | None = None) -> None:
+                 names: frozenset[str] = frozenset(), possessed: frozenset[str] = frozenset()) -> None:
         """`names`: the corpus's names, normalised (`Index.names`); `possessed`: those it writes
-        with a possessive (`Index.terms`), or else `texts`, its documents' texts, read for them
-        the first time a question may need them."""
+        with a possessive (`possessed_names`, stored with the index as `Index.terms`)."""
         self.words = frozenset(w for w in corpus_words if w.isalpha())
         self.stems = corpus_stems
         self.is_word = is_word
         self.names = names
-        self._texts = texts
-        if possessed is not None:
-            self.possessed = possessed  # fills the cached property
+        self.possessed = possessed
         self.word_for = lru_cache(maxsize=4096)(self._word_for)  # users repeat words; each check tokenizes
 
     def correct(self, text: str) -> str:
         """The text with each slip replaced by its corpus word (unchanged when there is none)."""
         text = _LOWER_WORD.sub(lambda m: self.word_for(m.group(0)) or m.group(0), text)
         return _ENDS_IN_S.sub(self._possessive, text) if self.names else text
-
-    @cached_property
-    def possessed(self) -> frozenset[str]:
-        """The names the corpus writes with a possessive: read once, and only when a question
-        holds a name with an "s" after it (the read scans every text)."""
-        return possessed_names(self._texts, self.names)
 
     def _possessive(self, match: re.Match[str]) -> str:
         word, name = match.group(0), match.group(1)

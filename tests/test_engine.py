@@ -285,5 +285,5 @@ def test_the_corpus_terms_a_question_is_read_with_are_stored_with_the_index(engi
     assert index.terms.initialisms == {k: dict(v) for k, v in initialism_forms(texts).items()}
     assert index.terms.possessed == possessed_names(texts, index.names) and "china" in index.terms.possessed
     assert CorpusTerms.from_json(index.terms.to_json()) == index.terms
-    assert engine.speller.possessed is index.terms.possessed  # given, not read again from the texts
+    assert engine.speller.possessed is index.terms.possessed
     assert engine.acronyms.expand("What about EV batteries?") != "What about EV batteries?"

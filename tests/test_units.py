@@ -301,7 +301,8 @@ def test_a_possessive_typed_without_its_apostrophe_is_read_as_one_where_the_corp
     names = frozenset({"china", "europe", "american"})
     possessed = possessed_names(texts, names)
     assert possessed == {"china", "europe"}  # the corpus never writes "American's"
-    speller = Speller(["americans", "share", "grew"], frozenset(), is_word=lambda word: True, names=names, texts=texts)
+    speller = Speller(["americans", "share", "grew"], frozenset(), is_word=lambda word: True, names=names,
+                      possessed=possessed)
     assert speller.correct("what is chinas share") == "what is china's share"
     assert speller.correct("How do Europes plans differ?") == "How do Europe's plans differ?"
     assert speller.correct("what do americans and Americans buy") == "what do americans and Americans buy"
