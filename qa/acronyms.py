@@ -47,23 +47,22 @@ _NAME_RUN = re.compile(r"(?<![\w.-])([A-Z][a-z]+(?:\s+(?:[a-z]{1,4}\s+){0,2}[A-Z
 
 
 class Acronyms:
-    """Spells out the question's initialisms the way the corpus writes them. The table of
-    phrases is made on first need, from the corpus texts (titles and headings included)."""
+    """Spells out the question's initialisms the way the corpus writes them, from a table of
+    the phrases and headings they spell (`spelt_table`, stored with the index)."""
 
     def __init__(self, texts: Iterable[str], corpus_words: frozenset[str],
                  sections: Mapping[str, str] | None = None, headings: Iterable[str] = (),
                  phrases: Mapping[str, str] | None = None,
                  initialisms: Mapping[str, Mapping[str, int]] | None = None) -> None:
         """`sections`: each corpus name -> the section (heading path) that uses it most
-        (`Index.name_subject`); `headings`: the corpus's section headings; `phrases` and
-        `initialisms`: `phrase_table` and `initialism_forms` of the texts, when the index
-        stores them (`Index.terms`), else they are read from the texts on first need."""
+        (`Index.name_subject`); `phrases` and `initialisms`: `spelt_table` and `initialism_forms`
+        of the corpus, when the index stores them (`Index.terms`), else they are read from the
+        texts and `headings` (the corpus's section headings) on first need."""
         self._texts = texts
         self._words = corpus_words
         self._sections = sections or {}
         self._headings = tuple(dict.fromkeys(headings))
-        self._table: dict[str, str] | None = \
-            None if phrases is None else {**heading_table(self._headings), **phrases}
+        self._table: dict[str, str] | None = None if phrases is None else dict(phrases)
         self._initialisms: dict[str, Counter[str]] | None = \
             None if initialisms is None else {k: Counter(v) for k, v in initialisms.items()}  # initials -> written forms
         self._read: dict[str, bool] = {}  # name and initialism -> whether the corpus writes one for the other
@@ -78,7 +77,7 @@ class Acronyms:
         if self._known(initialism) or len(initialism) > MAX_LETTERS:
             return None
         if self._table is None:
-            self._table = {**heading_table(self._headings), **phrase_table(self._texts)}
+            self._table = spelt_table(self._texts, self._headings)
         return self._table.get(initialism.lower())
 
     def _spelled(self, match: re.Match[str]) -> str:
@@ -165,6 +164,12 @@ def phrase_table(texts: Iterable[str]) -> dict[str, str]:
         if uses[0] >= MIN_USES and (len(uses) == 1 or uses[0] >= 2 * uses[1]):
             table[initials] = ranked[0].most_common(1)[0][0]
     return table
+
+
+def spelt_table(texts: Iterable[str], headings: Iterable[str]) -> dict[str, str]:
+    """initials -> what they spell: a term of the texts (`phrase_table`), else a heading
+    (`heading_table`)."""
+    return {**heading_table(headings), **phrase_table(texts)}
 
 
 def heading_table(headings: Iterable[str]) -> dict[str, str]:

@@ -58,9 +58,9 @@ _NUMBER = re.compile(r"\d|%")
 # A span of time ("about 3 to 4 months", "two weeks", "a few days"): when something will happen,
 # to a question on what is done now ("When do I get a decision?"), not on the past. "A day" alone
 # is left out: "twice a day", "40,000 tonnes a year" are rates.
+_SPAN_COUNT = r"(?:\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 _DURATION = re.compile(
-    r"\b(?:\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a\s+few|a\s+couple\s+of|several)"
-    r"(?:\s*(?:to|-|–|or)\s*(?:\d+(?:\.\d+)?|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve))?"
+    rf"\b(?:{_SPAN_COUNT}|a\s+few|a\s+couple\s+of|several)(?:\s*(?:to|-|–|or)\s*{_SPAN_COUNT})?"
     r"\s+(?:business\s+|working\s+|calendar\s+)?(?:minutes?|hours?|days?|weeks?|months?|years?)\b", re.I)
 _WHEN_NOW = re.compile(r"\bwhen\s+(?:do|does|will|would|can|could|should|shall|is|are|am|might|may|must)\b", re.I)
 _ASKS_COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:percent|percentage|per\s+cent)\b)", re.I)  # "how many percent" asks for one

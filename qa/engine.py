@@ -45,12 +45,9 @@ class Engine:
         # A word is whole in the model's vocabulary when it reads as one piece beside the special
         # tokens the tokenizer adds to any text ([CLS] and [SEP] for this model).
         specials = embedder.count_tokens("")
-        texts = tuple(d.text for d in index.documents)
         self.speller = Speller(index.words, index.stems, is_word=lambda word: embedder.count_tokens(word) <= specials + 1,
                                names=index.names, possessed=index.terms.possessed)
-        self.acronyms = Acronyms(texts, index.words, index.name_subject,
-                                 headings=(h for section in dict.fromkeys(s.section for s in index.sentences)
-                                           for h in section.split(" > ")),
+        self.acronyms = Acronyms(tuple(d.text for d in index.documents), index.words, index.name_subject,
                                  phrases=index.terms.phrases, initialisms=index.terms.initialisms)
         _apply_search_settings(index, settings)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
-from qa.acronyms import initialism_forms, phrase_table
+from qa.acronyms import initialism_forms, spelt_table
 from qa.build_cache import (VectorCache, embed, embedding_key, embedding_record, key_change, query_model, stored_key,
                             text_owners)
 from qa.chunking import chunk_documents, is_question_heading
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # 5: the ONNX query model (manifest `onnx`, query_model input); 6: sentence BM25, paragraphs;
 # 7: key_vectors.npy and the embedding key, so that a rebuild reuses vectors (qa/build_cache.py);
 # 8: a text that recurs is embedded once, its copies sharing the vector (qa/build_cache.py embed);
-# 9: CorpusTerms stored (vocabulary.json `terms`; a Milvus blob)
+# 9: CorpusTerms stored, headings' initials included (vocabulary.json `terms`; a Milvus blob)
 FORMAT_VERSION = 9
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 
@@ -46,13 +46,13 @@ class CorpusTerms:
     stored with the index: read at a question instead, a corpus of 4 MB made its first question
     wait 1.7 s (the phrase table alone 1.35 s), and the wait grows with the corpus."""
 
-    phrases: dict[str, str]  # initials -> the phrase the corpus uses as a term for them (qa.acronyms)
+    phrases: dict[str, str]  # initials -> the term or heading of the corpus they spell (qa.acronyms)
     initialisms: dict[str, dict[str, int]]  # initials -> how the corpus writes them in capitals, and how often
     possessed: frozenset[str]  # names the corpus writes with a possessive (qa.spelling)
 
     @classmethod
-    def of(cls, texts: list[str], names: frozenset[str]) -> "CorpusTerms":
-        return cls(phrases=phrase_table(texts),
+    def of(cls, texts: list[str], names: frozenset[str], headings: Iterable[str]) -> "CorpusTerms":
+        return cls(phrases=spelt_table(texts, headings),
                    initialisms={k: dict(v) for k, v in initialism_forms(texts).items()},
                    possessed=possessed_names(texts, names))
 
@@ -158,6 +158,12 @@ def heading_of(section: str) -> str:
     return section.rsplit(" > ", 1)[-1]
 
 
+def section_headings(sentences: list[Sentence]) -> list[str]:
+    """Every heading of the corpus's section paths ("FAQ > How do ...?" gives both), once each."""
+    return list(dict.fromkeys(h for section in dict.fromkeys(s.section for s in sentences)
+                              for h in section.split(" > ")))
+
+
 def name_subjects(sentences: list[Sentence], names: frozenset[str]) -> dict[str, str]:
     """Each name -> the section that uses it most (ties: the earlier section)."""
     counts: dict[str, Counter[str]] = {}
@@ -258,7 +264,8 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
         sentence_bm25=make_bm25([f"{heading_of(s.section)} {s.text}" for s in sentences]),
         vocabulary=vocabulary, vocabulary_vectors=vectors[n_keys + n_sents:], names=names,
         stem_idf=sentence_idf(sentences), name_subject=name_subjects(sentences, names),
-        terms=CorpusTerms.of([d.text for d in documents], names), onnx_files=onnx.files,
+        terms=CorpusTerms.of([d.text for d in documents], names, section_headings(sentences)),
+        onnx_files=onnx.files,
     )
 
 

@@ -275,13 +275,14 @@ def test_features_are_the_same_bits_whatever_the_hash_seed(town: Engine) -> None
 
 def test_the_corpus_terms_a_question_is_read_with_are_stored_with_the_index(engine: Engine) -> None:
     """Read at build time, not at a question: the phrase table alone took 1.35 s on a 4 MB corpus."""
-    from qa.acronyms import initialism_forms, phrase_table
-    from qa.index import CorpusTerms
+    from qa.acronyms import initialism_forms, spelt_table
+    from qa.index import CorpusTerms, section_headings
     from qa.spelling import possessed_names
 
     index = engine.index
     texts = [d.text for d in index.documents]
-    assert index.terms.phrases == phrase_table(texts)
+    assert index.terms.phrases == spelt_table(texts, section_headings(index.sentences))
+    assert index.terms.phrases["faq"] == "frequently asked questions"
     assert index.terms.initialisms == {k: dict(v) for k, v in initialism_forms(texts).items()}
     assert index.terms.possessed == possessed_names(texts, index.names) and "china" in index.terms.possessed
     assert CorpusTerms.from_json(index.terms.to_json()) == index.terms
