@@ -63,7 +63,9 @@ _DURATION = re.compile(
     rf"\b(?:{_SPAN_COUNT}|a\s+few|a\s+couple\s+of|several)(?:\s*(?:to|-|–|or)\s*{_SPAN_COUNT})?"
     r"\s+(?:business\s+|working\s+|calendar\s+)?(?:minutes?|hours?|days?|weeks?|months?|years?)\b", re.I)
 _WHEN_NOW = re.compile(r"\bwhen\s+(?:do|does|will|would|can|could|should|shall|is|are|am|might|may|must)\b", re.I)
-_ASKS_COUNT = re.compile(r"\bhow\s+many\b(?!\s+(?:percent|percentage|per\s+cent)\b)", re.I)  # "how many percent" asks for one
+# A count, a span, an age or a size: figures a percentage never is ("how many percent" asks for one).
+_ASKS_NO_PERCENT = re.compile(
+    r"\bhow\s+(?:many|long|old|far|tall|wide|deep|heavy)\b(?!\s+(?:percent|percentage|per\s+cent|ago)\b)", re.I)
 # Cues that a sentence gives a reason.
 _REASON = re.compile(
     r"\b(?:because|since|due\s+to|owing\s+to|thanks\s+to|as\s+a\s+result|result(?:s|ed)?\s+in|so\s+that|in\s+order\s+to"
@@ -236,8 +238,8 @@ class Offer:
             return any(d not in asked for d in self.dates) or (self.duration and bool(_WHEN_NOW.search(question_text)))
         if kind == NUMBER:
             given = self.numbers - question_words
-            if _ASKS_COUNT.search(question_text):
-                # "How many factories ...?" asks for a count, which a percentage never is.
+            if _ASKS_NO_PERCENT.search(question_text):
+                # "How many factories ...?" asks for a count and "How long ...?" for a span.
                 given = {n for n in given if not n.endswith("%")}
             return bool(given)
         if kind == NAME:

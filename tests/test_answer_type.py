@@ -121,6 +121,16 @@ def test_a_percentage_is_no_count() -> None:
     assert offer.gives(at.NUMBER, "how many percentage points did it rise?", frozenset({"rise"}))
 
 
+@pytest.mark.parametrize("question", ["How long do the cells last?", "How old is the plant?",
+                                      "How far is the mine from the port?", "How tall is the tower?"])
+def test_a_percentage_is_no_span_age_or_size(question: str) -> None:
+    """A percentage in "... by 50% in the last year" answers none of these: the sentence offers
+    no figure for them, so the question can be declined."""
+    assert not at.Offer.of("New plants increased capacity by 50% in the last year alone.").gives(
+        at.NUMBER, question, frozenset())
+    assert at.Offer.of("The plant opened 40 years ago, 12 km from the port.").gives(at.NUMBER, question, frozenset())
+
+
 @pytest.mark.parametrize(("a", "b"), [("earlier", "later"), ("increase", "decrease"), ("connected", "unconnected"),
                                       ("possible", "impossible"), ("finite", "infinite")])
 def test_opposites_are_recognised_both_ways(a: str, b: str) -> None:
