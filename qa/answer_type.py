@@ -73,6 +73,9 @@ _REASON = re.compile(
     re.I,
 )
 
+# An auxiliary opening a question: it asks yes or no.
+_YES_NO_OPENER = r"(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|shall|may|might|must)"
+
 _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (DATE, re.compile(
         # "When" opening a question before a verb ("When was ...", "and when did ..."), not a
@@ -85,7 +88,12 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\bhow\s+(?:many|much|long|far|big|large|old|tall|high|often|fast|heavy|wide|deep|small|few|low)\b"
         r"|\b(?:what|which)\s+(?:is\s+the\s+|was\s+the\s+|are\s+the\s+)?(?:percent|percentage|share|proportion|fraction|number|amount"
         r"|price|cost|size|rate|portion|population|total|value|sum|figure|quantity|speed|length|distance|capacity|age)\b"
-        r"|\bby\s+how\s+much\b|\bmarket\s+share\b|\bpercent(?:age)?\b|\bproportion\b", re.I)),
+        r"|\bby\s+how\s+much\b"
+        # A bare cue, in a question that does not ask yes or no ("China's market share?", not
+        # "Is its market share growing?"), and not after a figure, which it states: "Do 40
+        # percent of them fish?" asks whether, not what figure.
+        rf"|^(?!\W*(?:(?:and|so|but)\s+)?{_YES_NO_OPENER}\b).*?(?:\bmarket\s+share\b|(?<!\d)(?<!\d\s)\bpercent(?:age)?\b"
+        r"|\bproportion\b)", re.I | re.S)),
     (NAME, re.compile(
         r"^\W*(?:(?:and|so|but|then)\s+)?(?:who|whom|whose)\b|\b(?:who|whom|whose)\s+(?:is|was|were|are|did|does|do|had|has)\b"
         r"|^\W*(?:(?:and|so|but|then)\s+)?where\b|\bwhere\s+(?:is|was|were|are|did|does|do)\b"

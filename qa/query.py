@@ -12,6 +12,7 @@ from typing import Callable
 from qa import answer_type
 from qa.chunking import split_sentences
 from qa.errors import QuestionInvalid
+from qa.percentages import percentages_as_written
 from qa.text import POSSESSIVE as _POSSESSIVE
 from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
 
@@ -163,8 +164,9 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
     `as_corpus_words` reads the user's words as the corpus writes them (typing slips,
     initialisms: `Engine._as_corpus_words`); `answered_name` gives the name the article answers
     an earlier "who" question with, for a pronoun that stands for it (`resolve`)."""
-    plain = with_country_capitals(unshouted(without_markup(question) or question))
-    turns = tuple(with_country_capitals(unshouted(without_markup(t))) for t in history)
+    plain = percentages_as_written(with_country_capitals(unshouted(without_markup(question) or question)), corpus_words)
+    turns = tuple(percentages_as_written(with_country_capitals(unshouted(without_markup(t))), corpus_words)
+                  for t in history)
     if as_corpus_words is not None:
         plain, turns = as_corpus_words(plain), tuple(as_corpus_words(t) for t in turns)
     searched_for, is_follow_up = (resolve(plain, turns, names, answered_name) if resolve_follow_ups and turns

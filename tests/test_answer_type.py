@@ -60,6 +60,10 @@ def test_number_words_count_as_figures() -> None:
     ("How many ships did Perry bring?", at.NUMBER),
     ("how much of the world's li-ion production is chinese?", at.NUMBER),
     ("What percentage of the market does Europe want?", at.NUMBER),
+    ("China's market share?", at.NUMBER),
+    ("Is its market share growing?", at.OTHER),  # yes or no
+    ("Do 40 percent of the townspeople work at sea?", at.OTHER),  # states a figure
+    ("Does the guide say how many ships came?", at.NUMBER),
     ("Who is winning the race?", at.NAME),
     ("Where did the fleet anchor?", at.NAME),
     ("Which country leads?", at.NAME),

@@ -178,6 +178,27 @@ def test_names_and_initialisms_are_searched_the_way_the_article_writes_them(tmp_
     assert not station.abstained and "1893" in station.text
 
 
+def test_a_percentage_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine: Engine) -> None:
+    """The article writes "60%" in one place and "40 percent" in another: a question that types
+    either another way is not declined for a figure the article "never mentions", and one that
+    states a percentage asks whether, not for a figure ("It gives no figure for that")."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "port.md").write_text(
+        "# The Port of Kelby\n\nKelby is a fishing port on the east coast.\n\n## Trade\n\n"
+        "Fish make up 60% of the goods landed at Kelby. The rest is timber and salt. "
+        "The harbour handled 25% more boats after the new pier opened in 1998.\n\n## People\n\n"
+        "About 40 percent of the townspeople work at sea. Most of the others work in the fish market.\n",
+        encoding="utf-8")
+    port = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+    fish = port.ask("What makes up sixty percent of the goods landed at Kelby?")
+    assert fish.searched_for == "What makes up 60% of the goods landed at Kelby?"
+    assert not fish.abstained and fish.citations[0].quote.startswith("Fish make up 60%")
+    sea = port.ask("Do 40% of the townspeople work at sea?")
+    assert sea.searched_for == "Do 40 percent of the townspeople work at sea?"
+    assert not sea.abstained and "40 percent" in sea.citations[0].quote
+
+
 def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town: Engine) -> None:
     shouted, plain = town.ask("WHO DESIGNED THE LIGHTHOUSE?"), town.ask("who designed the lighthouse?")
     assert not shouted.abstained and shouted.text == plain.text

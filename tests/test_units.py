@@ -9,6 +9,7 @@ from qa.chunking import split_sentences
 from qa.errors import SettingsError
 from qa.index import stale_reason
 from qa.loaders.text import parse_markdown, parse_plain
+from qa.percentages import number_from_words, percentages_as_written
 from qa.query import analyse, asks_who_did, is_name, name_answering, resolve, with_country_capitals
 from qa.retrieve import fuse
 from qa.settings import Settings
@@ -467,3 +468,35 @@ def test_a_request_for_the_gist_names_no_topic(question: str, wants_gist: bool) 
     from qa.query import is_summary_request
 
     assert is_summary_request(question) is wants_gist
+
+
+# ---------------------------------------------------------------- percentages
+
+
+@pytest.mark.parametrize(("words", "value"), [("seventy", 70), ("twenty-five", 25), ("twenty five", 25),
+                                              ("a hundred", 100), ("two hundred and five", 205), ("nineteen", 19),
+                                              ("a", None), ("hundred", None), ("half", None), ("and", None)])
+def test_number_words_say_a_whole_number_or_none(words: str, value: int | None) -> None:
+    assert number_from_words(words) == value
+
+
+@pytest.mark.parametrize(("typed", "written"), [
+    ("Does China make seventy percent of them?", "Does China make 70% of them?"),
+    ("is it 70 per cent?", "is it 70%?"),
+    ("was it 60 or 70 percent?", "was it 60% or 70%?"),
+    ("is it 20-30 pct?", "is it 20%-30%?"),
+    ("is it 70%?", "is it 70%?"),
+    ("is it eighty percent?", "is it 80%?"),  # written in neither form: as a reply can quote it
+    ("is it 2.5 percent?", "is it 2.5%?"),
+    ("does it grow by a percent a year?", "does it grow by a percent a year?"),  # "a percent" is no figure
+])
+def test_a_percentage_is_written_with_the_sign_where_the_corpus_writes_the_sign(typed: str, written: str) -> None:
+    assert percentages_as_written(typed, frozenset({"70%", "30%", "china"})) == written
+
+
+def test_a_percentage_is_written_in_words_where_the_corpus_writes_it_so() -> None:
+    corpus_words = frozenset({"40", "percent", "town"})
+    assert percentages_as_written("Do 40% of them fish?", corpus_words) == "Do 40 percent of them fish?"
+    assert percentages_as_written("Do forty percent of them fish?", corpus_words) == "Do 40 percent of them fish?"
+    assert percentages_as_written("Do 40 percent of them fish?", corpus_words) == "Do 40 percent of them fish?"
+    assert percentages_as_written("Is it 40%?", frozenset({"40", "per", "cent"})) == "Is it 40 per cent?"
