@@ -26,24 +26,21 @@ _PERCENTAGE = re.compile(
 
 def number_from_words(text: str) -> int | None:
     """The whole number that number words say, up to 999 ("seventy" 70, "twenty-five" 25,
-    "a hundred" 100, "two hundred and five" 205), or None when they say none."""
-    total = current = 0
-    seen = False
+    "a hundred" 100, "two hundred and five" 205), or None when they say none or do not make
+    one number ("seven eight")."""
     said = [w for w in re.split(r"[\s-]+", text.lower().strip()) if w != "and"]
-    for n, word in enumerate(said):
-        if word == "a":  # only as in "a hundred": "a percent" says no figure
-            if said[n + 1:n + 2] != ["hundred"]:
-                return None
-            current, seen = 1, True
-        elif word in _UNITS:
-            current, seen = current + _UNITS[word], True
-        elif word in _TENS:
-            current, seen = current + _TENS[word], True
-        elif word == "hundred" and seen and total == 0 and current < 10:
-            total, current = (current or 1) * 100, 0
-        else:
-            return None
-    return total + current if seen else None
+    value = 0
+    if len(said) >= 2 and said[1] == "hundred" and (said[0] == "a" or 0 < _UNITS.get(said[0], 0) < 10):
+        value, said = 100 * _UNITS.get(said[0], 1), said[2:]
+    if said and said[0] in _TENS:
+        value, said = value + _TENS[said[0]], said[1:]
+        if said and 0 < _UNITS.get(said[0], 0) < 10:
+            value, said = value + _UNITS[said[0]], said[1:]
+    elif said and said[0] in _UNITS:
+        value, said = value + _UNITS[said[0]], said[1:]
+    elif value == 0:
+        return None
+    return None if said else value
 
 
 def percentages_as_written(text: str, corpus_words: frozenset[str]) -> str:

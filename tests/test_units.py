@@ -475,7 +475,8 @@ def test_a_request_for_the_gist_names_no_topic(question: str, wants_gist: bool) 
 
 @pytest.mark.parametrize(("words", "value"), [("seventy", 70), ("twenty-five", 25), ("twenty five", 25),
                                               ("a hundred", 100), ("two hundred and five", 205), ("nineteen", 19),
-                                              ("a", None), ("hundred", None), ("half", None), ("and", None)])
+                                              ("a", None), ("hundred", None), ("half", None), ("and", None),
+                                              ("seven eight", None), ("ten hundred", None), ("seventy one", 71)])
 def test_number_words_say_a_whole_number_or_none(words: str, value: int | None) -> None:
     assert number_from_words(words) == value
 
