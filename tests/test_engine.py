@@ -199,6 +199,26 @@ def test_a_percentage_is_searched_the_way_the_article_writes_it(tmp_path: Path, 
     assert not sea.abstained and "40 percent" in sea.citations[0].quote
 
 
+def test_a_unit_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine: Engine) -> None:
+    """The article writes "hrs" and "metres": "hours" and "meters" are the same units, not
+    words it "never mentions"; "miles" is another unit, and still one it never mentions."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "coast.md").write_text(
+        "# The Kelby Coast\n\nKelby is a fishing port on the east coast.\n\n## The Lighthouse\n\n"
+        "The lighthouse stands on a cliff 40 metres high, north of the town. "
+        "A boat takes about 2 hrs to reach the island beyond it.\n", encoding="utf-8")
+    coast = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+    boat = coast.ask("How many hours does the boat take to reach the island?")
+    assert boat.searched_for == "How many hrs does the boat take to reach the island?"
+    assert not boat.abstained and "2 hrs" in boat.text
+    cliff = coast.ask("How many meters high is the cliff?")
+    assert cliff.searched_for == "How many metres high is the cliff?"
+    assert not cliff.abstained and "40 metres" in cliff.text
+    miles = coast.ask("How many miles north of the town is the lighthouse?")
+    assert miles.abstained and "miles" in miles.reason
+
+
 def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town: Engine) -> None:
     shouted, plain = town.ask("WHO DESIGNED THE LIGHTHOUSE?"), town.ask("who designed the lighthouse?")
     assert not shouted.abstained and shouted.text == plain.text

@@ -12,6 +12,7 @@ from qa.loaders.text import parse_markdown, parse_plain
 from qa.percentages import number_from_words, percentages_as_written
 from qa.query import analyse, asks_who_did, is_name, name_answering, resolve, with_country_capitals
 from qa.retrieve import fuse
+from qa.units import units_as_written
 from qa.settings import Settings
 
 # ---------------------------------------------------------------- fusion
@@ -501,3 +502,24 @@ def test_a_percentage_is_written_in_words_where_the_corpus_writes_it_so() -> Non
     assert percentages_as_written("Do forty percent of them fish?", corpus_words) == "Do 40 percent of them fish?"
     assert percentages_as_written("Do 40 percent of them fish?", corpus_words) == "Do 40 percent of them fish?"
     assert percentages_as_written("Is it 40%?", frozenset({"40", "per", "cent"})) == "Is it 40 per cent?"
+
+
+# ---------------------------------------------------------------- units
+
+
+@pytest.mark.parametrize(("typed", "written"), [
+    ("How many kilometres is it?", "How many km is it?"),
+    ("how many KILOMETERS is it", "how many km is it"),
+    ("How many hours does it take?", "How many hrs does it take?"),
+    ("Is it 12 km?", "Is it 12 km?"),  # the corpus writes it so
+    ("How many kilometre-long roads?", "How many kilometre-long roads?"),  # part of another word
+    ("How many miles is it?", "How many miles is it?"),  # another unit: as typed
+    ("Did he hurt his foot in the square?", "Did he hurt his foot in the square?"),  # no units
+])
+def test_a_unit_is_written_in_the_form_the_corpus_uses(typed: str, written: str) -> None:
+    assert units_as_written(typed, frozenset({"km", "hrs", "12", "feet", "ft"}), frozenset({"km", "hrs", "12"})) == written
+
+
+def test_a_unit_the_corpus_writes_in_another_number_is_left_as_typed() -> None:
+    """"kilometre" and "kilometres" share a stem: the corpus's singular already meets the plural."""
+    assert units_as_written("How many kilometres?", frozenset({"kilometre"}), frozenset({"kilometr"})) == "How many kilometres?"

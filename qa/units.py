@@ -1,0 +1,58 @@
+"""A unit in a question, written as its corpus writes that unit: "kilometres" is "km" in an
+article that writes "km", "km" is "kilometers" in one that writes "kilometers". Typed another
+way the unit was a word the corpus never uses, and a figure question about it was declined
+with "It never mentions “kilometres”".
+
+Only forms of two letters or more take part: "m", "g" or "in" would be read in words that
+are no units."""
+
+from __future__ import annotations
+
+import re
+
+from qa.text import normalize, stem
+
+# Each line: the forms of one unit. Forms that name something else too are left out ("pound"
+# is money, "second" an order, "min" a minimum, "foot" and "yard" things, "square" a shape;
+# "ton" and "tonne" differ).
+_UNIT_FORMS = """\
+km kms kilometre kilometres kilometer kilometers
+cm centimetre centimetres centimeter centimeters
+mm millimetre millimetres millimeter millimeters
+metre metres meter meters
+mi mile miles
+kg kgs kilogram kilograms kilogramme kilogrammes kilo kilos
+gram grams gramme grammes
+mg milligram milligrams
+lb lbs
+ft feet
+inch inches
+yd yds
+hr hrs hour hours
+mins minute minutes
+yr yrs year years
+ha hectare hectares
+litre litres liter liters
+ml millilitre millilitres milliliter milliliters
+kph kmh
+"""
+_GROUP: dict[str, tuple[str, ...]] = {}
+for _line in _UNIT_FORMS.splitlines():
+    _forms = tuple(_line.split())
+    for _form in _forms:
+        _GROUP[_form] = _forms
+_UNIT_WORD = re.compile(r"(?<![\w'’.-])(" + "|".join(sorted(map(re.escape, _GROUP), key=len, reverse=True))
+                        + r")(?![\w'’-])", re.IGNORECASE)
+
+
+def units_as_written(text: str, corpus_words: frozenset[str], corpus_stems: frozenset[str]) -> str:
+    """The text with each unit the corpus never writes as typed put in a form of it the corpus
+    does write (`corpus_words` and `corpus_stems`: the index's); the others as typed."""
+    def written(match: re.Match[str]) -> str:
+        typed = match.group(0)
+        word = normalize(typed)
+        if word in corpus_words or stem(word) in corpus_stems:
+            return typed
+        return next((form for form in _GROUP.get(word, ()) if form in corpus_words), typed)
+
+    return _UNIT_WORD.sub(written, text)
