@@ -25,6 +25,7 @@ from qa.query import Query, analyse, clean_question, name_answering, printable
 from qa.retrieve import LocalSearch, Pool, SearchBackend, search
 from qa.settings import RETRIEVERS, Settings
 from qa.spelling import Speller
+from qa.units import money_words
 from qa.text import content_words
 from qa.types import Answer, Document
 
@@ -47,8 +48,11 @@ class Engine:
         specials = embedder.count_tokens("")
         self.speller = Speller(index.words, index.stems, is_word=lambda word: embedder.count_tokens(word) <= specials + 1,
                                names=index.names, possessed=index.terms.possessed)
-        self.acronyms = Acronyms(tuple(d.text for d in index.documents), index.words, index.name_subject,
+        texts = tuple(d.text for d in index.documents)
+        self.acronyms = Acronyms(texts, index.words, index.name_subject,
                                  phrases=index.terms.phrases, initialisms=index.terms.initialisms)
+        # The words a question may use that the corpus speaks of without writing them ("money").
+        self.question_words = index.words | money_words(texts, index.words)
         _apply_search_settings(index, settings)
 
     @classmethod
@@ -168,7 +172,7 @@ class Engine:
         resolving = s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups
         answered = ((lambda asked, earlier: self._answered_name(asked, earlier, k, mode, chosen))
                     if s.pronouns_for_answers else None)
-        query = analyse(text, _clean_history(history, s), self.index.names, self.index.stems, self.index.words,
+        query = analyse(text, _clean_history(history, s), self.index.names, self.index.stems, self.question_words,
                         resolving, self._as_corpus_words, answered)
         # Only the question and its unknown names are embedded: each extra text costs about as
         # much as the question itself. Other words take their vectors from the index vocabulary;
@@ -181,7 +185,7 @@ class Engine:
         race?"), as `ask` answered it then, or None when it declined or names no one new. The
         earlier question is resolved against its own history, but not through answers again."""
         s = self.settings
-        query = analyse(question, earlier, self.index.names, self.index.stems, self.index.words,
+        query = analyse(question, earlier, self.index.names, self.index.stems, self.question_words,
                         s.resolve_followups, self._as_corpus_words)
         prepared = _Prepared(query, k, mode, sources)
         answer = self.decide(self._candidates_from(prepared, self.embedder.encode(prepared.texts), 0.0))

@@ -9,6 +9,7 @@ are no units."""
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 from qa.text import normalize, stem
 
@@ -56,3 +57,22 @@ def units_as_written(text: str, corpus_words: frozenset[str], corpus_stems: froz
         return next((form for form in _GROUP.get(word, ()) if form in corpus_words), typed)
 
     return _UNIT_WORD.sub(written, text)
+
+
+# A currency sign before a figure ("US$1,000,000") or after one ("5 €"), and the words for it.
+_SIGNS = {"$": ("dollar", "dollars", "usd"), "€": ("euro", "euros", "eur"), "£": ("pound", "pounds", "sterling", "gbp"),
+          "¥": ("yen", "yuan")}
+_AMOUNT = re.compile(r"([$€£¥])\d|\d\s([€£¥])(?!\w)")  # not "$x + 1$", a formula
+_CURRENCY_WORDS = frozenset("""dollar dollars euro euros pound pounds sterling yen yuan franc francs rupee rupees
+    rouble roubles ruble rubles peso pesos lira lire shilling shillings guilder guilders krona kronor krone""".split())
+
+
+def money_words(texts: Iterable[str], corpus_words: frozenset[str]) -> frozenset[str]:
+    """Words for money that a corpus speaks of without writing them: "dollars" where it writes
+    "US$1,000,000" (words drop the sign), and "money" where it writes any amount or currency.
+    "How much money is the prize?" was declined with "It never mentions “money”"."""
+    signs = {sign for text in texts for match in _AMOUNT.finditer(text) for sign in match.groups() if sign}
+    found = {word for sign in signs for word in _SIGNS[sign]}
+    if found or corpus_words & _CURRENCY_WORDS:
+        found.add("money")
+    return frozenset(found - corpus_words)

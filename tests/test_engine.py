@@ -219,6 +219,23 @@ def test_a_unit_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine
     assert miles.abstained and "miles" in miles.reason
 
 
+def test_money_is_something_an_article_that_writes_amounts_speaks_of(tmp_path: Path, engine: Engine) -> None:
+    """The article writes "$2 million": "money" and "dollars" are no words it "never
+    mentions"; "euros" still are."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "bridge.md").write_text(
+        "# The Wend Bridge\n\nThe Wend Bridge crosses the river at Eldham.\n\n## Building\n\n"
+        "The new bridge cost $2 million to build and opened in 2004. It replaced a ferry.\n", encoding="utf-8")
+    bridge = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+    assert {"money", "dollars"} <= bridge.question_words and not {"money", "dollars"} & bridge.index.words
+    for question in ("How much money did the new bridge cost?", "How many dollars did the new bridge cost?"):
+        answer = bridge.ask(question)
+        assert not answer.abstained and "$2 million" in answer.text, question
+    euros = bridge.ask("How many euros did the new bridge cost?")
+    assert euros.abstained and "euros" in euros.reason
+
+
 def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town: Engine) -> None:
     shouted, plain = town.ask("WHO DESIGNED THE LIGHTHOUSE?"), town.ask("who designed the lighthouse?")
     assert not shouted.abstained and shouted.text == plain.text

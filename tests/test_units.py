@@ -12,7 +12,7 @@ from qa.loaders.text import parse_markdown, parse_plain
 from qa.percentages import number_from_words, percentages_as_written
 from qa.query import analyse, asks_who_did, is_name, name_answering, resolve, with_country_capitals
 from qa.retrieve import fuse
-from qa.units import units_as_written
+from qa.units import money_words, units_as_written
 from qa.settings import Settings
 
 # ---------------------------------------------------------------- fusion
@@ -523,3 +523,11 @@ def test_a_unit_is_written_in_the_form_the_corpus_uses(typed: str, written: str)
 def test_a_unit_the_corpus_writes_in_another_number_is_left_as_typed() -> None:
     """"kilometre" and "kilometres" share a stem: the corpus's singular already meets the plural."""
     assert units_as_written("How many kilometres?", frozenset({"kilometre"}), frozenset({"kilometr"})) == "How many kilometres?"
+
+
+def test_money_words_come_from_the_amounts_a_corpus_writes() -> None:
+    assert money_words(["The prize is US$1,000,000."], frozenset({"prize"})) == {"money", "dollar", "dollars", "usd"}
+    assert money_words(["It cost 5 € a day."], frozenset()) == {"money", "euro", "euros", "eur"}
+    assert money_words(["They paid 40 francs."], frozenset({"francs", "paid"})) == {"money"}
+    assert money_words(["Solve $x + 1$ for x.", "It costs a lot."], frozenset({"costs"})) == frozenset()  # no amount
+    assert money_words(["It cost $5."], frozenset({"money", "dollars"})) == {"dollar", "usd"}  # the corpus's own are not added
