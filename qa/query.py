@@ -15,6 +15,7 @@ from qa.errors import QuestionInvalid
 from qa.percentages import percentages_as_written
 from qa.text import POSSESSIVE as _POSSESSIVE
 from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
+from qa.titles import titles_as_written
 from qa.units import units_as_written
 
 _DEMONYM_ENDINGS = ("an", "ese", "ish", "ic", "ian", "i")  # European, Chinese, British, Arabic, Iraqi
@@ -165,9 +166,9 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
     `as_corpus_words` reads the user's words as the corpus writes them (typing slips,
     initialisms: `Engine._as_corpus_words`); `answered_name` gives the name the article answers
     an earlier "who" question with, for a pronoun that stands for it (`resolve`)."""
-    plain = _figures_as_written(with_country_capitals(unshouted(without_markup(question) or question)),
+    plain = _forms_as_written(with_country_capitals(unshouted(without_markup(question) or question)),
                                 corpus_words, corpus_stems)
-    turns = tuple(_figures_as_written(with_country_capitals(unshouted(without_markup(t))), corpus_words, corpus_stems)
+    turns = tuple(_forms_as_written(with_country_capitals(unshouted(without_markup(t))), corpus_words, corpus_stems)
                   for t in history)
     if as_corpus_words is not None:
         plain, turns = as_corpus_words(plain), tuple(as_corpus_words(t) for t in turns)
@@ -183,10 +184,12 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
     )
 
 
-def _figures_as_written(text: str, corpus_words: frozenset[str], corpus_stems: frozenset[str]) -> str:
-    """Percentages and units as the corpus writes them ("seventy percent" -> "70%", "kilometres"
-    -> "km"), so that a figure typed another way is no word the corpus "never mentions"."""
-    return units_as_written(percentages_as_written(text, corpus_words), corpus_words, corpus_stems)
+def _forms_as_written(text: str, corpus_words: frozenset[str], corpus_stems: frozenset[str]) -> str:
+    """Percentages, units, titles and months as the corpus writes them ("seventy percent" ->
+    "70%", "kilometres" -> "km", "Saint John's" -> "St John's"), so that a thing typed another
+    way is no word the corpus "never mentions"."""
+    text = units_as_written(percentages_as_written(text, corpus_words), corpus_words, corpus_stems)
+    return titles_as_written(text, corpus_words)
 
 
 def _kind(question: str, searched_for: str) -> str:

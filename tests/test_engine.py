@@ -236,6 +236,25 @@ def test_money_is_something_an_article_that_writes_amounts_speaks_of(tmp_path: P
     assert euros.abstained and "euros" in euros.reason
 
 
+def test_a_title_or_month_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine: Engine) -> None:
+    """The article writes "St Brigid's" and "September": "Saint Brigid's" and "Sept" are the
+    same words, not names it "never mentions"."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "vale.md").write_text(
+        "# Harrow Vale\n\nHarrow Vale is a village below Mount Kell.\n\n## The Church\n\n"
+        "St Brigid's Church was built in September 1421 by the monks of the valley. "
+        "Its tower fell in a storm and was rebuilt in stone.\n", encoding="utf-8")
+    vale = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+    church = vale.ask("When was Saint Brigid's Church built?")
+    assert church.searched_for == "When was St Brigid's Church built?"
+    assert not church.abstained and "1421" in church.text
+    month = vale.ask("What was built in Sept 1421?")
+    assert month.searched_for == "What was built in September 1421?"
+    assert not month.abstained and "St Brigid's Church" in month.text
+    assert vale.ask("Which village lies below Mt. Kell?").searched_for == "Which village lies below Mount Kell?"
+
+
 def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town: Engine) -> None:
     shouted, plain = town.ask("WHO DESIGNED THE LIGHTHOUSE?"), town.ask("who designed the lighthouse?")
     assert not shouted.abstained and shouted.text == plain.text

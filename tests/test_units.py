@@ -12,6 +12,7 @@ from qa.loaders.text import parse_markdown, parse_plain
 from qa.percentages import number_from_words, percentages_as_written
 from qa.query import analyse, asks_who_did, is_name, name_answering, resolve, with_country_capitals
 from qa.retrieve import fuse
+from qa.titles import titles_as_written
 from qa.units import money_words, units_as_written
 from qa.settings import Settings
 
@@ -531,3 +532,29 @@ def test_money_words_come_from_the_amounts_a_corpus_writes() -> None:
     assert money_words(["They paid 40 francs."], frozenset({"francs", "paid"})) == {"money"}
     assert money_words(["Solve $x + 1$ for x.", "It costs a lot."], frozenset({"costs"})) == frozenset()  # no amount
     assert money_words(["It cost $5."], frozenset({"money", "dollars"})) == {"dollar", "usd"}  # the corpus's own are not added
+
+
+# ---------------------------------------------------------------- titles, designators, months
+
+
+@pytest.mark.parametrize(("typed", "written"), [
+    ("When did he enter Saint John's College?", "When did he enter St John's College?"),  # a title
+    ("Who was Doctor Mortimer?", "Who was Dr Mortimer?"),
+    ("How high is Mt. Fuji?", "How high is Mount Fuji?"),
+    ("What did the Zeiss Co. do?", "What did the Zeiss Company do?"),  # a designator
+    ("What did Carl Zeiss Co. make?", "What did Carl Zeiss Company make?"),
+    ("What happened in Sept 1858?", "What happened in September 1858?"),  # a month
+    ("what happened on 3 sept?", "what happened on 3 september?"),
+    ("In general, is the company big?", "In general, is the company big?"),  # no name beside them
+    ("Who is Gen. Grant?", "Who is Gen. Grant?"),  # the corpus writes neither form
+])
+def test_a_title_designator_or_month_is_written_as_the_corpus_writes_it(typed: str, written: str) -> None:
+    assert titles_as_written(typed, frozenset({"st", "dr", "mount", "september", "company"})) == written
+
+
+def test_st_is_read_by_its_place_beside_a_name() -> None:
+    """"St" before a name is a title ("Saint"), after one a designator ("Street"), even in a
+    corpus that writes both long forms."""
+    assert titles_as_written("Who is St Paul?", frozenset({"saint", "street"})) == "Who is Saint Paul?"
+    assert titles_as_written("Where is Main St?", frozenset({"saint", "street"})) == "Where is Main Street?"
+    assert titles_as_written("Who is Saint Paul?", frozenset({"saint"})) == "Who is Saint Paul?"
