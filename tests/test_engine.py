@@ -17,6 +17,14 @@ from qa.settings import Settings
 from qa.types import Answer
 
 
+def engine_over(tmp_path: Path, engine: Engine, name: str, text: str) -> Engine:
+    """The real engine over a one-article corpus written for a test, sharing the session's model."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / name).write_text(text, encoding="utf-8")
+    return Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+
+
 def grounded(engine: Engine, answer: Answer) -> None:
     """Every quote is the indexed text at its offsets, inside its passage, and in the answer text."""
     for citation in answer.citations:
@@ -158,15 +166,12 @@ def test_an_initialism_is_read_as_the_article_term_it_shortens(town: Engine) -> 
 def test_names_and_initialisms_are_searched_the_way_the_article_writes_them(tmp_path: Path, engine: Engine) -> None:
     """The article writes "NRS" throughout and "Northern Rail Systems" only in a heading; it
     never writes "FAQ", only the heading "Frequently Asked Questions"; it writes "Harlow's"."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "rail.md").write_text(
+    rail = engine_over(tmp_path, engine, "rail.md",
         "# Rail in the North\n\nTrains came late to the hills.\n\n## Northern Rail Systems\n\n"
         "The NRS laid its first line in 1871. The NRS now runs forty trains a day. "
         "The line reached the town of Harlow in 1890, and Harlow's station opened in 1893.\n\n"
         "## Canals\n\nThe canal company carried coal until 1902.\n\n## Frequently Asked Questions\n\n"
-        "### Do the trains carry bicycles?\n\nEvery train has a van that carries up to twelve bicycles.\n", encoding="utf-8")
-    rail = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+        "### Do the trains carry bicycles?\n\nEvery train has a van that carries up to twelve bicycles.\n")
     answer = rail.ask("When did the Northern Rail Systems lay its first line?")
     assert answer.searched_for == "When did the NRS lay its first line?"  # the page shows it under "Searched for"
     assert not answer.abstained and "1871" in answer.text
@@ -182,15 +187,11 @@ def test_a_percentage_is_searched_the_way_the_article_writes_it(tmp_path: Path, 
     """The article writes "60%" in one place and "40 percent" in another: a question that types
     either another way is not declined for a figure the article "never mentions", and one that
     states a percentage asks whether, not for a figure ("It gives no figure for that")."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "port.md").write_text(
+    port = engine_over(tmp_path, engine, "port.md",
         "# The Port of Kelby\n\nKelby is a fishing port on the east coast.\n\n## Trade\n\n"
         "Fish make up 60% of the goods landed at Kelby. The rest is timber and salt. "
         "The harbour handled 25% more boats after the new pier opened in 1998.\n\n## People\n\n"
-        "About 40 percent of the townspeople work at sea. Most of the others work in the fish market.\n",
-        encoding="utf-8")
-    port = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+        "About 40 percent of the townspeople work at sea. Most of the others work in the fish market.\n")
     fish = port.ask("What makes up sixty percent of the goods landed at Kelby?")
     assert fish.searched_for == "What makes up 60% of the goods landed at Kelby?"
     assert not fish.abstained and fish.citations[0].quote.startswith("Fish make up 60%")
@@ -202,13 +203,10 @@ def test_a_percentage_is_searched_the_way_the_article_writes_it(tmp_path: Path, 
 def test_a_unit_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine: Engine) -> None:
     """The article writes "hrs" and "metres": "hours" and "meters" are the same units, not
     words it "never mentions"; "miles" is another unit, and still one it never mentions."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "coast.md").write_text(
+    coast = engine_over(tmp_path, engine, "coast.md",
         "# The Kelby Coast\n\nKelby is a fishing port on the east coast.\n\n## The Lighthouse\n\n"
         "The lighthouse stands on a cliff 40 metres high, north of the town. "
-        "A boat takes about 2 hrs to reach the island beyond it.\n", encoding="utf-8")
-    coast = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+        "A boat takes about 2 hrs to reach the island beyond it.\n")
     boat = coast.ask("How many hours does the boat take to reach the island?")
     assert boat.searched_for == "How many hrs does the boat take to reach the island?"
     assert not boat.abstained and "2 hrs" in boat.text
@@ -222,12 +220,9 @@ def test_a_unit_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine
 def test_money_is_something_an_article_that_writes_amounts_speaks_of(tmp_path: Path, engine: Engine) -> None:
     """The article writes "$2 million": "money" and "dollars" are no words it "never
     mentions"; "euros" still are."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "bridge.md").write_text(
+    bridge = engine_over(tmp_path, engine, "bridge.md",
         "# The Wend Bridge\n\nThe Wend Bridge crosses the river at Eldham.\n\n## Building\n\n"
-        "The new bridge cost $2 million to build and opened in 2004. It replaced a ferry.\n", encoding="utf-8")
-    bridge = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+        "The new bridge cost $2 million to build and opened in 2004. It replaced a ferry.\n")
     assert {"money", "dollars"} <= bridge.question_words and not {"money", "dollars"} & bridge.index.words
     for question in ("How much money did the new bridge cost?", "How many dollars did the new bridge cost?"):
         answer = bridge.ask(question)
@@ -239,13 +234,10 @@ def test_money_is_something_an_article_that_writes_amounts_speaks_of(tmp_path: P
 def test_a_title_or_month_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine: Engine) -> None:
     """The article writes "St Brigid's" and "September": "Saint Brigid's" and "Sept" are the
     same words, not names it "never mentions"."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "vale.md").write_text(
+    vale = engine_over(tmp_path, engine, "vale.md",
         "# Harrow Vale\n\nHarrow Vale is a village below Mount Kell.\n\n## The Church\n\n"
         "St Brigid's Church was built in September 1421 by the monks of the valley. "
-        "Its tower fell in a storm and was rebuilt in stone.\n", encoding="utf-8")
-    vale = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+        "Its tower fell in a storm and was rebuilt in stone.\n")
     church = vale.ask("When was Saint Brigid's Church built?")
     assert church.searched_for == "When was St Brigid's Church built?"
     assert not church.abstained and "1421" in church.text
