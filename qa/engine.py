@@ -25,7 +25,6 @@ from qa.query import Query, analyse, clean_question, name_answering, printable
 from qa.retrieve import LocalSearch, Pool, SearchBackend, search
 from qa.settings import RETRIEVERS, Settings
 from qa.spelling import Speller
-from qa.units import money_words
 from qa.text import content_words
 from qa.types import Answer, Document
 
@@ -48,11 +47,11 @@ class Engine:
         specials = embedder.count_tokens("")
         self.speller = Speller(index.words, index.stems, is_word=lambda word: embedder.count_tokens(word) <= specials + 1,
                                names=index.names, possessed=index.terms.possessed)
-        texts = tuple(d.text for d in index.documents)
-        self.acronyms = Acronyms(texts, index.words, index.name_subject,
+        self.acronyms = Acronyms(tuple(d.text for d in index.documents), index.words, index.name_subject,
                                  phrases=index.terms.phrases, initialisms=index.terms.initialisms)
         # The words a question may use that the corpus speaks of without writing them ("money").
-        self.question_words = index.words | money_words(texts, index.words)
+        self.question_words = index.words | index.terms.money
+        self.numbered = index.terms.numbered  # "World War II" for "WWII" or "the Second World War"
         _apply_search_settings(index, settings)
 
     @classmethod
@@ -198,9 +197,9 @@ class Engine:
         return name_answering(query.searched_for, first.quote, before.text if before else "", self.index.names)
 
     def _as_corpus_words(self, text: str) -> str:
-        """The user's words read as the corpus writes them: typing slips, initialisms, and names
-        the corpus writes as initialisms."""
-        return self.acronyms.abbreviate(self.acronyms.expand(self.speller.correct(text)))
+        """The user's words read as the corpus writes them: numbered names, typing slips,
+        initialisms, and names the corpus writes as initialisms."""
+        return self.acronyms.abbreviate(self.acronyms.expand(self.speller.correct(self.numbered.as_written(text))))
 
     def _chosen_sources(self, sources: Sequence[str] | None) -> frozenset[str] | None:
         """The documents a question is restricted to, checked against the index (None: all)."""

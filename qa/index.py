@@ -19,10 +19,12 @@ from qa.acronyms import initialism_forms, spelt_table
 from qa.build_cache import (VectorCache, embed, embedding_key, embedding_record, key_change, query_model, stored_key,
                             text_owners)
 from qa.chunking import chunk_documents, is_question_heading
+from qa.numbered import NumberedNames
 from qa.settings import Settings
 from qa.spelling import possessed_names
 from qa.text import STOPWORDS, content_stems, content_words, normalize, stem, words
 from qa.types import Chunk, Document, Sentence
+from qa.units import money_words
 
 if TYPE_CHECKING:
     import bm25s
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 # 7: key_vectors.npy and the embedding key, so that a rebuild reuses vectors (qa/build_cache.py);
 # 8: a text that recurs is embedded once, its copies sharing the vector (qa/build_cache.py embed);
 # 9: CorpusTerms stored, headings' initials included (vocabulary.json `terms`; a Milvus blob)
-FORMAT_VERSION = 9
+# 10: the corpus terms hold its numbered names ("World War II") and the money it speaks of
+FORMAT_VERSION = 10
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 
 
@@ -49,26 +52,38 @@ class CorpusTerms:
     phrases: dict[str, str]  # initials -> the term or heading of the corpus they spell (qa.acronyms)
     initialisms: dict[str, dict[str, int]]  # initials -> how the corpus writes them in capitals, and how often
     possessed: frozenset[str]  # names the corpus writes with a possessive (qa.spelling)
+    numbered: NumberedNames  # "World War II" and how the corpus writes it (qa.numbered)
+    money: frozenset[str]  # words for money the corpus speaks of without writing them (qa.units)
 
     @classmethod
-    def of(cls, texts: list[str], names: frozenset[str], headings: Iterable[str]) -> "CorpusTerms":
+    def of(cls, texts: list[str], names: frozenset[str], headings: Iterable[str],
+           words: frozenset[str] = frozenset()) -> "CorpusTerms":
+        """`words`: the corpus vocabulary."""
         return cls(phrases=spelt_table(texts, headings),
                    initialisms={k: dict(v) for k, v in initialism_forms(texts).items()},
-                   possessed=possessed_names(texts, names))
+                   possessed=possessed_names(texts, names), numbered=NumberedNames.of(texts),
+                   money=money_words(texts, words))
 
     def to_json(self) -> dict[str, Any]:
-        return {"phrases": self.phrases, "initialisms": self.initialisms, "possessed": sorted(self.possessed)}
+        return {"phrases": self.phrases, "initialisms": self.initialisms, "possessed": sorted(self.possessed),
+                "numbered": self.numbered.to_json(), "money": sorted(self.money)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CorpusTerms":
-        """Raises KeyError, TypeError or ValueError on a damaged record (the loaders report IndexCorrupt)."""
-        tables = isinstance(data, dict) and all(isinstance(data.get(k), dict) for k in ("phrases", "initialisms"))
-        if not tables or not all(isinstance(forms, dict) for forms in data["initialisms"].values()):
-            raise TypeError("the corpus terms are not tables")
-        return cls(phrases={str(k): str(v) for k, v in data["phrases"].items()},
-                   initialisms={str(k): {str(form): int(n) for form, n in forms.items()}
-                                for k, forms in data["initialisms"].items()},
-                   possessed=frozenset(map(str, data["possessed"])))
+        """Raises ValueError, naming the corpus terms, on a damaged record (the loaders report IndexCorrupt)."""
+        try:
+            tables = isinstance(data, dict) and all(isinstance(data.get(k), dict) for k in ("phrases", "initialisms"))
+            if not tables or not all(isinstance(forms, dict) for forms in data["initialisms"].values()):
+                raise TypeError("not tables")
+            if not isinstance(data["money"], list):
+                raise TypeError("money is not a list of words")
+            return cls(phrases={str(k): str(v) for k, v in data["phrases"].items()},
+                       initialisms={str(k): {str(form): int(n) for form, n in forms.items()}
+                                    for k, forms in data["initialisms"].items()},
+                       possessed=frozenset(map(str, data["possessed"])),
+                       numbered=NumberedNames.from_json(data["numbered"]), money=frozenset(map(str, data["money"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the corpus terms are damaged ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass
@@ -264,7 +279,7 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
         sentence_bm25=make_bm25([f"{heading_of(s.section)} {s.text}" for s in sentences]),
         vocabulary=vocabulary, vocabulary_vectors=vectors[n_keys + n_sents:], names=names,
         stem_idf=sentence_idf(sentences), name_subject=name_subjects(sentences, names),
-        terms=CorpusTerms.of([d.text for d in documents], names, section_headings(sentences)),
+        terms=CorpusTerms.of([d.text for d in documents], names, section_headings(sentences), frozenset(vocabulary)),
         onnx_files=onnx.files,
     )
 

@@ -247,6 +247,23 @@ def test_a_title_or_month_is_searched_the_way_the_article_writes_it(tmp_path: Pa
     assert vale.ask("Which village lies below Mt. Kell?").searched_for == "Which village lies below Mount Kell?"
 
 
+def test_a_numbered_name_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine: Engine) -> None:
+    """The article writes "World War II" and "World War I": "WWII", "World War 2", "the Second
+    World War" and "WW1" name them, not things it "never mentions"."""
+    wend = engine_over(tmp_path, engine, "wend.md",
+        "# The Harbour at Wend\n\nWend is a small harbour town on the north coast.\n\n## History\n\n"
+        "During World War II the harbour was used by the navy as a supply base. After the war, in 1947, "
+        "the fishing fleet returned. In World War I the town had sent 300 men to the army.\n")
+    for question in ("What was the harbour used for in WWII?", "What was the harbour used for in World War 2?",
+                     "What was the harbour used for in the Second World War?"):
+        answer = wend.ask(question)
+        assert "World War II" in answer.searched_for, question
+        assert not answer.abstained and "supply base" in answer.text, question
+    first = wend.ask("How many men did the town send in WW1?")
+    assert first.searched_for == "How many men did the town send in World War I?"
+    assert not first.abstained and "300 men" in first.text
+
+
 def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town: Engine) -> None:
     shouted, plain = town.ask("WHO DESIGNED THE LIGHTHOUSE?"), town.ask("who designed the lighthouse?")
     assert not shouted.abstained and shouted.text == plain.text
@@ -346,7 +363,9 @@ def test_the_corpus_terms_a_question_is_read_with_are_stored_with_the_index(engi
     """Read at build time, not at a question: the phrase table alone took 1.35 s on a 4 MB corpus."""
     from qa.acronyms import initialism_forms, spelt_table
     from qa.index import CorpusTerms, section_headings
+    from qa.numbered import NumberedNames
     from qa.spelling import possessed_names
+    from qa.units import money_words
 
     index = engine.index
     texts = [d.text for d in index.documents]
@@ -354,6 +373,7 @@ def test_the_corpus_terms_a_question_is_read_with_are_stored_with_the_index(engi
     assert index.terms.phrases["faq"] == "frequently asked questions"
     assert index.terms.initialisms == {k: dict(v) for k, v in initialism_forms(texts).items()}
     assert index.terms.possessed == possessed_names(texts, index.names) and "china" in index.terms.possessed
+    assert index.terms.numbered == NumberedNames.of(texts) and index.terms.money == money_words(texts, index.words)
     assert CorpusTerms.from_json(index.terms.to_json()) == index.terms
     assert engine.speller.possessed is index.terms.possessed
     assert engine.acronyms.expand("What about EV batteries?") != "What about EV batteries?"

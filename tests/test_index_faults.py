@@ -236,11 +236,16 @@ def test_faiss_file_damaged_behind_a_matching_checksum_is_caught_by_the_reader(
     assert_answers(loaded)
 
 
+@pytest.mark.parametrize(("table", "damaged"), [
+    ("initialisms", {"ev": ["EV"]}),  # forms must map to counts
+    ("numbered", {"written": [[["world", "war"], "two", "World War II"]], "forms": []}),  # the number must be one
+    ("money", 5),  # a list of words
+])
 def test_corpus_terms_damaged_behind_a_matching_checksum_are_caught_by_the_reader(
-        tiny_corpus: Path, index_dir: Path, engine: Engine) -> None:
+        tiny_corpus: Path, index_dir: Path, engine: Engine, table: str, damaged: object) -> None:
     path = build_dir(index_dir) / "vocabulary.json"
     vocab = json.loads(path.read_text(encoding="utf-8"))
-    vocab["terms"]["initialisms"] = {"ev": ["EV"]}  # forms must map to counts
+    vocab["terms"][table] = damaged
     path.write_text(json.dumps(vocab), encoding="utf-8")
     refresh_checksum(index_dir, "vocabulary.json")
     loaded, messages = load(tiny_corpus, index_dir, engine)

@@ -9,6 +9,7 @@ from qa.chunking import split_sentences
 from qa.errors import SettingsError
 from qa.index import stale_reason
 from qa.loaders.text import parse_markdown, parse_plain
+from qa.numbered import NumberedNames, number_value
 from qa.percentages import number_from_words, percentages_as_written
 from qa.query import analyse, asks_who_did, is_name, name_answering, resolve, with_country_capitals
 from qa.retrieve import fuse
@@ -558,3 +559,39 @@ def test_st_is_read_by_its_place_beside_a_name() -> None:
     assert titles_as_written("Who is St Paul?", frozenset({"saint", "street"})) == "Who is Saint Paul?"
     assert titles_as_written("Where is Main St?", frozenset({"saint", "street"})) == "Where is Main Street?"
     assert titles_as_written("Who is Saint Paul?", frozenset({"saint"})) == "Who is Saint Paul?"
+
+
+# ---------------------------------------------------------------- numbered names
+
+
+@pytest.mark.parametrize(("token", "value"), [("II", 2), ("XIV", 14), ("2", 2), ("2nd", 2), ("second", 2),
+                                              ("Twentieth", 20), ("IIII", None), ("VX", None), ("0", None),
+                                              ("51", None), ("x", None)])
+def test_a_number_is_read_in_roman_arabic_and_ordinal_forms(token: str, value: int | None) -> None:
+    assert number_value(token) == value
+
+
+_HARBOUR = NumberedNames.of(["During World War II the harbour was a supply base. In World War I the town sent "
+                             "300 men. In Apollo 13 they flew, and Henry VIII ruled."])
+
+
+@pytest.mark.parametrize(("typed", "written"), [
+    ("What was it in WWII?", "What was it in World War II?"),
+    ("What was it in ww2?", "What was it in World War II?"),
+    ("What was it in World War 2?", "What was it in World War II?"),
+    ("What was it in the second world war?", "What was it in the World War II?"),
+    ("How many men went to WW1?", "How many men went to World War I?"),
+    ("Who flew Apollo XIII?", "Who flew Apollo 13?"),
+    ("What did Henry 8th do?", "What did Henry VIII do?"),
+    ("What was it in World War II?", "What was it in World War II?"),  # as the corpus writes it
+    ("What was the First War?", "What was the First War?"),  # "War I" is no name the corpus numbers
+    ("What did I do in 1990?", "What did I do in 1990?"),
+])
+def test_a_numbered_name_is_written_as_the_corpus_writes_it(typed: str, written: str) -> None:
+    assert _HARBOUR.as_written(typed) == written
+
+
+def test_a_corpus_that_writes_the_ordinal_first_gets_that_form() -> None:
+    war = NumberedNames.of(["The Second World War ended in 1945."])
+    assert war.as_written("When did World War II end?") == "When did Second World War end?"
+    assert war.as_written("When did WWII end?") == "When did Second World War end?"
