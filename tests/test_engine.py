@@ -25,6 +25,13 @@ def engine_over(tmp_path: Path, engine: Engine, name: str, text: str) -> Engine:
     return Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
 
 
+def read_and_answered(engine: Engine, question: str, searched_for: str, quoting: str) -> None:
+    """The question is searched for as `searched_for` and answered with a quote holding `quoting`."""
+    answer = engine.ask(question)
+    assert answer.searched_for == searched_for
+    assert not answer.abstained and quoting in answer.text, answer.text
+
+
 def grounded(engine: Engine, answer: Answer) -> None:
     """Every quote is the indexed text at its offsets, inside its passage, and in the answer text."""
     for citation in answer.citations:
@@ -175,12 +182,9 @@ def test_names_and_initialisms_are_searched_the_way_the_article_writes_them(tmp_
     answer = rail.ask("When did the Northern Rail Systems lay its first line?")
     assert answer.searched_for == "When did the NRS lay its first line?"  # the page shows it under "Searched for"
     assert not answer.abstained and "1871" in answer.text
-    faq = rail.ask("What does the FAQ say about bicycles?")
-    assert faq.searched_for == "What does the frequently asked questions say about bicycles?"
-    assert not faq.abstained and "twelve bicycles" in faq.text
-    station = rail.ask("when did harlows station open?")
-    assert station.searched_for == "when did harlow's station open?"
-    assert not station.abstained and "1893" in station.text
+    read_and_answered(rail, "What does the FAQ say about bicycles?",
+                      "What does the frequently asked questions say about bicycles?", "twelve bicycles")
+    read_and_answered(rail, "when did harlows station open?", "when did harlow's station open?", "1893")
 
 
 def test_a_percentage_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine: Engine) -> None:
@@ -192,12 +196,10 @@ def test_a_percentage_is_searched_the_way_the_article_writes_it(tmp_path: Path, 
         "Fish make up 60% of the goods landed at Kelby. The rest is timber and salt. "
         "The harbour handled 25% more boats after the new pier opened in 1998.\n\n## People\n\n"
         "About 40 percent of the townspeople work at sea. Most of the others work in the fish market.\n")
-    fish = port.ask("What makes up sixty percent of the goods landed at Kelby?")
-    assert fish.searched_for == "What makes up 60% of the goods landed at Kelby?"
-    assert not fish.abstained and fish.citations[0].quote.startswith("Fish make up 60%")
-    sea = port.ask("Do 40% of the townspeople work at sea?")
-    assert sea.searched_for == "Do 40 percent of the townspeople work at sea?"
-    assert not sea.abstained and "40 percent" in sea.citations[0].quote
+    read_and_answered(port, "What makes up sixty percent of the goods landed at Kelby?",
+                      "What makes up 60% of the goods landed at Kelby?", "Fish make up 60%")
+    read_and_answered(port, "Do 40% of the townspeople work at sea?",
+                      "Do 40 percent of the townspeople work at sea?", "40 percent")
 
 
 def test_a_unit_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine: Engine) -> None:
@@ -207,12 +209,10 @@ def test_a_unit_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine
         "# The Kelby Coast\n\nKelby is a fishing port on the east coast.\n\n## The Lighthouse\n\n"
         "The lighthouse stands on a cliff 40 metres high, north of the town. "
         "A boat takes about 2 hrs to reach the island beyond it.\n")
-    boat = coast.ask("How many hours does the boat take to reach the island?")
-    assert boat.searched_for == "How many hrs does the boat take to reach the island?"
-    assert not boat.abstained and "2 hrs" in boat.text
-    cliff = coast.ask("How many meters high is the cliff?")
-    assert cliff.searched_for == "How many metres high is the cliff?"
-    assert not cliff.abstained and "40 metres" in cliff.text
+    read_and_answered(coast, "How many hours does the boat take to reach the island?",
+                      "How many hrs does the boat take to reach the island?", "2 hrs")
+    read_and_answered(coast, "How many meters high is the cliff?",
+                      "How many metres high is the cliff?", "40 metres")
     miles = coast.ask("How many miles north of the town is the lighthouse?")
     assert miles.abstained and "miles" in miles.reason
 
@@ -238,12 +238,9 @@ def test_a_title_or_month_is_searched_the_way_the_article_writes_it(tmp_path: Pa
         "# Harrow Vale\n\nHarrow Vale is a village below Mount Kell.\n\n## The Church\n\n"
         "St Brigid's Church was built in September 1421 by the monks of the valley. "
         "Its tower fell in a storm and was rebuilt in stone.\n")
-    church = vale.ask("When was Saint Brigid's Church built?")
-    assert church.searched_for == "When was St Brigid's Church built?"
-    assert not church.abstained and "1421" in church.text
-    month = vale.ask("What was built in Sept 1421?")
-    assert month.searched_for == "What was built in September 1421?"
-    assert not month.abstained and "St Brigid's Church" in month.text
+    read_and_answered(vale, "When was Saint Brigid's Church built?", "When was St Brigid's Church built?", "1421")
+    read_and_answered(vale, "What was built in Sept 1421?",
+                      "What was built in September 1421?", "St Brigid's Church")
     assert vale.ask("Which village lies below Mt. Kell?").searched_for == "Which village lies below Mount Kell?"
 
 
@@ -259,9 +256,8 @@ def test_a_numbered_name_is_searched_the_way_the_article_writes_it(tmp_path: Pat
         answer = wend.ask(question)
         assert "World War II" in answer.searched_for, question
         assert not answer.abstained and "supply base" in answer.text, question
-    first = wend.ask("How many men did the town send in WW1?")
-    assert first.searched_for == "How many men did the town send in World War I?"
-    assert not first.abstained and "300 men" in first.text
+    read_and_answered(wend, "How many men did the town send in WW1?",
+                      "How many men did the town send in World War I?", "300 men")
 
 
 def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town: Engine) -> None:
