@@ -17,6 +17,7 @@ from qa.text import POSSESSIVE as _POSSESSIVE
 from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
 from qa.titles import titles_as_written
 from qa.units import units_as_written
+from qa.years import years_as_written
 
 _DEMONYM_ENDINGS = ("an", "ese", "ish", "ic", "ian", "i")  # European, Chinese, British, Arabic, Iraqi
 # The endings that make a people's adjective of a country's name (korea-n, mexic-an, brazil-ian,
@@ -185,10 +186,11 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
 
 
 def _forms_as_written(text: str, corpus_words: frozenset[str], corpus_stems: frozenset[str]) -> str:
-    """Percentages, units, titles and months as the corpus writes them ("seventy percent" ->
-    "70%", "kilometres" -> "km", "Saint John's" -> "St John's"), so that a thing typed another
-    way is no word the corpus "never mentions"."""
-    text = units_as_written(percentages_as_written(text, corpus_words), corpus_words, corpus_stems)
+    """Short years, percentages, units, titles and months as the corpus writes them ("'53" ->
+    "1853", "seventy percent" -> "70%", "kilometres" -> "km", "Saint John's" -> "St John's"),
+    so that a thing typed another way is no word the corpus "never mentions"."""
+    text = units_as_written(percentages_as_written(years_as_written(text, corpus_words), corpus_words),
+                            corpus_words, corpus_stems)
     return titles_as_written(text, corpus_words)
 
 

@@ -15,6 +15,7 @@ from qa.query import analyse, asks_who_did, is_name, name_answering, resolve, wi
 from qa.retrieve import fuse
 from qa.titles import titles_as_written
 from qa.units import money_words, units_as_written
+from qa.years import years_as_written
 from qa.settings import Settings
 
 # ---------------------------------------------------------------- fusion
@@ -595,3 +596,21 @@ def test_a_corpus_that_writes_the_ordinal_first_gets_that_form() -> None:
     war = NumberedNames.of(["The Second World War ended in 1945."])
     assert war.as_written("When did World War II end?") == "When did Second World War end?"
     assert war.as_written("When did WWII end?") == "When did Second World War end?"
+
+
+# ---------------------------------------------------------------- short years
+
+
+@pytest.mark.parametrize(("typed", "written"), [
+    ("What did Perry do in '53?", "What did Perry do in 1853?"),
+    ("What happened in July of ’53?", "What happened in July of 1853?"),
+    ("what was signed in 58", "what was signed in 1858"),  # where a year goes
+    ("What happened in spring 54?", "What happened in spring 1854?"),
+    ("What happened in the 1830's?", "What happened in the 1830s?"),
+    ("did he wait in 58 days", "did he wait in 58 days"),  # no year: a count
+    ("How many ships in 53 ports?", "How many ships in 53 ports?"),
+    ("What happened in '39?", "What happened in '39?"),  # 1839 or 1939: the corpus writes both
+    ("What happened in '12?", "What happened in '12?"),  # no year of the corpus ends in 12
+])
+def test_a_short_year_is_the_one_corpus_year_it_can_be(typed: str, written: str) -> None:
+    assert years_as_written(typed, frozenset({"1853", "1854", "1858", "1839", "1939", "1830s"})) == written
