@@ -21,7 +21,7 @@ from qa.embedding import Embedder, Encoder, model_name, resolve_model_path
 from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QueryModelUnavailable, QuestionInvalid
 from qa.index import Index, build_index, expected_inputs
 from qa.index_files import build_lock, load_current_build, load_index, save_index
-from qa.query import Query, analyse, clean_question, name_answering, printable
+from qa.query import Query, analyse, clean_question, forms_as_written, name_answering, printable
 from qa.retrieve import LocalSearch, Pool, SearchBackend, search
 from qa.settings import RETRIEVERS, Settings
 from qa.spelling import Speller
@@ -197,9 +197,11 @@ class Engine:
         return name_answering(query.searched_for, first.quote, before.text if before else "", self.index.names)
 
     def _as_corpus_words(self, text: str) -> str:
-        """The user's words read as the corpus writes them: numbered names, typing slips,
-        initialisms, and names the corpus writes as initialisms."""
-        return self.acronyms.abbreviate(self.acronyms.expand(self.speller.correct(self.numbered.as_written(text))))
+        """The user's words read as the corpus writes them: numbered names, short years,
+        percentages, units, titles and months, typing slips, initialisms, and names the corpus
+        writes as initialisms."""
+        text = forms_as_written(self.numbered.as_written(text), self.question_words, self.index.stems)
+        return self.acronyms.abbreviate(self.acronyms.expand(self.speller.correct(text)))
 
     def _chosen_sources(self, sources: Sequence[str] | None) -> frozenset[str] | None:
         """The documents a question is restricted to, checked against the index (None: all)."""

@@ -164,13 +164,11 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
             as_corpus_words: Callable[[str], str] | None = None, answered_name: NameAnswerer | None = None) -> Query:
     """What to search for and what kind of answer to look for. `names` and `corpus_stems` are
     the index's (`Index.names`, `Index.stems`); `corpus_words` its vocabulary, compounds included;
-    `as_corpus_words` reads the user's words as the corpus writes them (typing slips,
-    initialisms: `Engine._as_corpus_words`); `answered_name` gives the name the article answers
+    `as_corpus_words` reads the user's words as the corpus writes them (numbered names,
+    percentages, units, typing slips, initialisms ...: `Engine._as_corpus_words`); `answered_name` gives the name the article answers
     an earlier "who" question with, for a pronoun that stands for it (`resolve`)."""
-    plain = _forms_as_written(with_country_capitals(unshouted(without_markup(question) or question)),
-                                corpus_words, corpus_stems)
-    turns = tuple(_forms_as_written(with_country_capitals(unshouted(without_markup(t))), corpus_words, corpus_stems)
-                  for t in history)
+    plain = with_country_capitals(unshouted(without_markup(question) or question))
+    turns = tuple(with_country_capitals(unshouted(without_markup(t))) for t in history)
     if as_corpus_words is not None:
         plain, turns = as_corpus_words(plain), tuple(as_corpus_words(t) for t in turns)
     searched_for, is_follow_up = (resolve(plain, turns, names, answered_name) if resolve_follow_ups and turns
@@ -185,7 +183,7 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
     )
 
 
-def _forms_as_written(text: str, corpus_words: frozenset[str], corpus_stems: frozenset[str]) -> str:
+def forms_as_written(text: str, corpus_words: frozenset[str], corpus_stems: frozenset[str]) -> str:
     """Short years, percentages, units, titles and months as the corpus writes them ("'53" ->
     "1853", "seventy percent" -> "70%", "kilometres" -> "km", "Saint John's" -> "St John's"),
     so that a thing typed another way is no word the corpus "never mentions"."""
