@@ -1,6 +1,8 @@
 """A year written short in a question, written as its corpus writes it: "'53" and "in 53" are
 "1853" in an article whose only year ending in 53 is 1853, and "the 1830's" is "the 1830s".
-Typed short, the year was a figure the corpus never mentions ("It never mentions “53”").
+Typed short, the year was a figure the corpus never mentions ("It never mentions “53”"). A
+century too: "the nineteenth century" is "the 19th century" in an article that writes "19th",
+and the other way round.
 
 Two figures without an apostrophe are a year only where a year goes: after "in", "since",
 "early", a month or a season, and before the end of the clause ("signed in 58", not "in 58
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from qa.numbered import ORDINAL_WORDS, number_value
+
 _MONTHS = ("january february march april may june july august september october november december "
            "jan feb mar apr jun jul aug sep sept oct nov dec").split()
 _BEFORE_YEAR = "|".join(["in", "of", "since", "until", "till", "by", "from", "to", "early", "late", "mid",
@@ -18,11 +22,18 @@ _BEFORE_YEAR = "|".join(["in", "of", "since", "until", "till", "by", "from", "to
 _APOSTROPHE_YEAR = re.compile(r"(?<![\w'’])['’](\d{2})(?![\w'’-])")
 _BARE_YEAR = re.compile(rf"(?<![\w'’-])((?:{_BEFORE_YEAR})\s+)(\d{{2}})(?=\s*(?:[?.!,;:)]|$))", re.IGNORECASE)
 _DECADE_APOSTROPHE = re.compile(r"(?<![\w'’])(\d{2,3}0)['’]s(?![\w'’-])")
+_ORDINAL = rf"(?:{'|'.join(ORDINAL_WORDS)}|\d{{1,2}}(?:st|nd|rd|th))"
+# One ordinal or a run of them ("16th and 17th") before "century" or "centuries".
+_CENTURIES = re.compile(rf"(?<![\w'’-])({_ORDINAL}(?:\s*(?:,|and|or|to|-)\s*{_ORDINAL})*)(?=[\s-]+centur(?:y|ies)\b)",
+                        re.IGNORECASE)
+_ONE_ORDINAL = re.compile(_ORDINAL, re.IGNORECASE)
 
 
 def years_as_written(text: str, corpus_words: frozenset[str]) -> str:
-    """The text with each short year put as the one corpus year it can be, and "1830's" as "1830s"."""
+    """The text with each short year put as the one corpus year it can be, "1830's" as "1830s",
+    and each century's ordinal in the form the corpus writes ("nineteenth" or "19th")."""
     text = _DECADE_APOSTROPHE.sub(lambda m: f"{m.group(1)}s", text)
+    text = _CENTURIES.sub(lambda m: _ONE_ORDINAL.sub(lambda o: _ordinal(o.group(0), corpus_words), m.group(0)), text)
     text = _APOSTROPHE_YEAR.sub(lambda m: _year(m.group(1), corpus_words) or m.group(0), text)
     return _BARE_YEAR.sub(lambda m: m.group(1) + (_year(m.group(2), corpus_words) or m.group(2)), text)
 
@@ -30,3 +41,12 @@ def years_as_written(text: str, corpus_words: frozenset[str]) -> str:
 def _year(last_two: str, corpus_words: frozenset[str]) -> str | None:
     found = [year for year in (f"{century}{last_two}" for century in range(10, 21)) if year in corpus_words]
     return found[0] if len(found) == 1 else None
+
+
+def _ordinal(typed: str, corpus_words: frozenset[str]) -> str:
+    number = number_value(typed)
+    if number is None or typed.lower() in corpus_words:
+        return typed
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    forms = [f"{number}{suffix}"] + ([ORDINAL_WORDS[number - 1]] if number <= len(ORDINAL_WORDS) else [])
+    return next((form for form in forms if form in corpus_words), typed)

@@ -261,9 +261,11 @@ def test_a_numbered_name_is_searched_the_way_the_article_writes_it(tmp_path: Pat
 
 
 def test_a_short_year_is_read_as_the_one_year_of_the_article_it_can_be(town: Engine) -> None:
-    """The article's only year ending in 95 is 1895."""
+    """The article's only year ending in 95 is 1895, and it writes "the 10th and 11th centuries"."""
     read_and_answered(town, "What did Tomas Reyes design in '95?", "What did Tomas Reyes design in 1895?",
                       "designed the lighthouse in 1895")
+    read_and_answered(town, "What did the fort grow into during the tenth and eleventh centuries?",
+                      "What did the fort grow into during the 10th and 11th centuries?", "walled town")
 
 
 def test_a_question_typed_in_capitals_is_answered_as_written_in_lower_case(town: Engine) -> None:

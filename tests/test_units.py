@@ -614,3 +614,15 @@ def test_a_corpus_that_writes_the_ordinal_first_gets_that_form() -> None:
 ])
 def test_a_short_year_is_the_one_corpus_year_it_can_be(typed: str, written: str) -> None:
     assert years_as_written(typed, frozenset({"1853", "1854", "1858", "1839", "1939", "1830s"})) == written
+
+
+@pytest.mark.parametrize(("typed", "digits", "words"), [
+    ("What happened in the nineteenth century?", "What happened in the 19th century?",
+     "What happened in the nineteenth century?"),
+    ("Who traded in the 16th and 17th centuries?", "Who traded in the 16th and 17th centuries?",
+     "Who traded in the sixteenth and seventeenth centuries?"),
+    ("What is the first chapter?", "What is the first chapter?", "What is the first chapter?"),  # no century
+])
+def test_a_centurys_ordinal_is_written_as_the_corpus_writes_it(typed: str, digits: str, words: str) -> None:
+    assert years_as_written(typed, frozenset({"16th", "17th", "19th"})) == digits
+    assert years_as_written(typed, frozenset({"sixteenth", "seventeenth", "nineteenth"})) == words
