@@ -16,12 +16,13 @@ from qa.text import STOPWORDS, normalize, words
 
 DATE, NUMBER, NAME, REASON, OTHER = "date", "number", "name", "reason", "other"
 
-_MONTH = (r"(?:january|february|march|april|may|june|july|august|september|october|november|december"
-          r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)")
-_ORDINAL_WORD = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth"
-                 r"|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth"
-                 r"|twenty-first|twenty-second)")
-_ORDINAL = rf"(?:\d{{1,2}}(?:st|nd|rd|th)|{_ORDINAL_WORD})"
+MONTH = (r"(?:january|february|march|april|may|june|july|august|september|october|november|december"
+         r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)")
+# The ordinals written in words, the n-th at place n - 1.
+ORDINAL_WORDS = tuple("""first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth
+    thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth twenty-first
+    twenty-second""".split())
+ORDINAL = rf"(?:\d{{1,2}}(?:st|nd|rd|th)|{'|'.join(ORDINAL_WORDS)})"  # "19th", "nineteenth"
 # "the forties": a decade, or an age ("in his forties").
 _DECADES = ("twenties", "thirties", "forties", "fifties", "sixties", "seventies", "eighties", "nineties")
 _DECADE_WORD = "(?:" + "|".join(_DECADES) + ")"
@@ -32,9 +33,9 @@ _DATE = re.compile(
     rf"|\b{_YEAR_CUE}\s+(?:the\s+year\s+)?\d{{3,4}}\b(?!\s*(?:%|percent))"  # "in 911"
     r"|\b\d{1,4}\s*(?:AD|BC|BCE|CE|A\.D\.|B\.C\.)(?!\w)|\b(?:AD|A\.D\.)\s*\d{1,4}\b"
     r"|\b(?:the\s+)?(?:\d{1,3}0s|\d{2}0's|'\d0s)\b"  # "the 880s", "1990s", "'90s"
-    rf"|\b{_ORDINAL}(?:\s*(?:and|or|to|-)\s*{_ORDINAL})?\s+centur(?:y|ies)\b"  # "10th and 11th centuries"
-    rf"|\b{_ORDINAL}\s+millenni(?:um|a)\b"
-    rf"|\b{_MONTH}\b\.?\s*(?:\d{{1,2}}\b|\d{{4}}\b)|\b\d{{1,2}}\s+{_MONTH}\b"
+    rf"|\b{ORDINAL}(?:\s*(?:and|or|to|-)\s*{ORDINAL})?\s+centur(?:y|ies)\b"  # "10th and 11th centuries"
+    rf"|\b{ORDINAL}\s+millenni(?:um|a)\b"
+    rf"|\b{MONTH}\b\.?\s*(?:\d{{1,2}}\b|\d{{4}}\b)|\b\d{{1,2}}\s+{MONTH}\b"
     r"|\b(?:last|next|this|past|previous|coming|following|same)\s+(?:year|decade|century|month|week|spring|summer|autumn|winter)\b"
     r"|\b(?:\w+|\d+)\s+(?:years?|decades?|centuries|months?|weeks?|days?)\s+(?:ago|later|earlier|before|after)\b"
     r"|\b(?:today|yesterday|nowadays|recently|currently|annually|medieval|ancient|prehistoric)\b"

@@ -57,7 +57,7 @@ class CorpusTerms:
 
     @classmethod
     def of(cls, texts: list[str], names: frozenset[str], headings: Iterable[str],
-           words: frozenset[str] = frozenset()) -> "CorpusTerms":
+           words: frozenset[str]) -> "CorpusTerms":
         """`words`: the corpus vocabulary."""
         return cls(phrases=spelt_table(texts, headings),
                    initialisms={k: dict(v) for k, v in initialism_forms(texts).items()},

@@ -16,21 +16,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from qa.answer_type import ORDINAL, ORDINAL_WORDS
 from qa.text import STOPWORDS
 
-ORDINAL_WORDS = ("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
-                  "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth").split()
 _ORDINAL_VALUE = {word: n for n, word in enumerate(ORDINAL_WORDS, 1)}
 _ROMAN = re.compile(r"(?=[IVXL])(L?X{0,3})(IX|IV|V?I{0,3})")
 _ROMAN_VALUE = {"I": 1, "V": 5, "X": 10, "L": 50}
 _CAPITALISED = r"[A-Z][a-z]+"
 _NUMBER = r"(?:[IVXL]{1,6}|\d{1,2}(?:st|nd|rd|th)?)"
-_ORDINAL = rf"(?:{'|'.join(ORDINAL_WORDS)}|\d{{1,2}}(?:st|nd|rd|th))"
 # "World War II", "Apollo 11": capitalised words, then a number.
 _SUFFIXED = re.compile(rf"(?<![\w'’-])((?:{_CAPITALISED}\s+){{1,3}})({_NUMBER})(?![\w'’-])")
 # "Second World War": an ordinal, then capitalised words (in a question, perhaps typed in lower case).
-_PREFIXED = re.compile(rf"(?<![\w'’-])((?i:{_ORDINAL}))\s+((?:{_CAPITALISED}\s+){{0,2}}{_CAPITALISED})(?![\w'’-])")
-_PREFIXED_TYPED = re.compile(rf"(?<![\w'’-])({_ORDINAL})\s+((?:[A-Za-z]+\s+){{0,2}}[A-Za-z]+)(?![\w'’-])", re.I)
+_PREFIXED = re.compile(rf"(?<![\w'’-])((?i:{ORDINAL}))\s+((?:{_CAPITALISED}\s+){{0,2}}{_CAPITALISED})(?![\w'’-])")
+_PREFIXED_TYPED = re.compile(rf"(?<![\w'’-])({ORDINAL})\s+((?:[A-Za-z]+\s+){{0,2}}[A-Za-z]+)(?![\w'’-])", re.I)
 # "WWII", "WW2", "WW II": initials, then a number.
 _INITIALLED = re.compile(r"(?<![\w'’-])([A-Za-z]{2,4}?)\s?([IVXL]{1,6}|\d{1,2})(?![\w'’-])")
 _MAX = 50

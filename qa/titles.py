@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from qa.text import normalize
+from qa.units import form_groups
 
 _TITLES = """st saint
 mt mount
@@ -54,16 +55,7 @@ nov november
 dec december"""
 
 
-def _groups(table: str) -> dict[str, tuple[str, ...]]:
-    groups: dict[str, tuple[str, ...]] = {}
-    for line in table.splitlines():
-        forms = tuple(line.split())
-        for form in forms:
-            groups[form] = forms
-    return groups
-
-
-_TITLE, _DESIGNATOR, _MONTH = _groups(_TITLES), _groups(_DESIGNATORS), _groups(_MONTHS)
+_TITLE, _DESIGNATOR, _MONTH = form_groups(_TITLES), form_groups(_DESIGNATORS), form_groups(_MONTHS)
 _WORD = r"[A-Za-z]{2,12}"
 _BEFORE_NAME = re.compile(r"(?<![\w'’.-])([A-Z][a-z]{1,11})\.?(?=\s+[A-Z])")
 _AFTER_WORD = re.compile(r"(?<=[\w'’])(\s+)([A-Z][a-z]{1,11})\.?(?![\w'’-])")

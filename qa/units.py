@@ -37,11 +37,14 @@ litre litres liter liters
 ml millilitre millilitres milliliter milliliters
 kph kmh
 """
-_GROUP: dict[str, tuple[str, ...]] = {}
-for _line in _UNIT_FORMS.splitlines():
-    _forms = tuple(_line.split())
-    for _form in _forms:
-        _GROUP[_form] = _forms
+
+
+def form_groups(table: str) -> dict[str, tuple[str, ...]]:
+    """Each form of a table whose lines list the forms of one thing -> the forms of its line."""
+    return {form: tuple(line.split()) for line in table.splitlines() for form in line.split()}
+
+
+_GROUP = form_groups(_UNIT_FORMS)
 _UNIT_WORD = re.compile(r"(?<![\w'’.-])(" + "|".join(sorted(map(re.escape, _GROUP), key=len, reverse=True))
                         + r")(?![\w'’-])", re.IGNORECASE)
 

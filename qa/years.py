@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import re
 
-from qa.numbered import ORDINAL_WORDS, number_value
+from qa.answer_type import MONTH, ORDINAL, ORDINAL_WORDS
+from qa.numbered import number_value
 
-_MONTHS = ("january february march april may june july august september october november december "
-           "jan feb mar apr jun jul aug sep sept oct nov dec").split()
 _BEFORE_YEAR = "|".join(["in", "of", "since", "until", "till", "by", "from", "to", "early", "late", "mid",
-                         "spring", "summer", "autumn", "fall", "winter", *_MONTHS])
+                         "spring", "summer", "autumn", "fall", "winter", MONTH])
 _APOSTROPHE_YEAR = re.compile(r"(?<![\w'’])['’](\d{2})(?![\w'’-])")
 _BARE_YEAR = re.compile(rf"(?<![\w'’-])((?:{_BEFORE_YEAR})\s+)(\d{{2}})(?=\s*(?:[?.!,;:)]|$))", re.IGNORECASE)
 _DECADE_APOSTROPHE = re.compile(r"(?<![\w'’])(\d{2,3}0)['’]s(?![\w'’-])")
-_ORDINAL = rf"(?:{'|'.join(ORDINAL_WORDS)}|\d{{1,2}}(?:st|nd|rd|th))"
 # One ordinal or a run of them ("16th and 17th") before "century" or "centuries".
-_CENTURIES = re.compile(rf"(?<![\w'’-])({_ORDINAL}(?:\s*(?:,|and|or|to|-)\s*{_ORDINAL})*)(?=[\s-]+centur(?:y|ies)\b)",
+_CENTURIES = re.compile(rf"(?<![\w'’-])({ORDINAL}(?:\s*(?:,|and|or|to|-)\s*{ORDINAL})*)(?=[\s-]+centur(?:y|ies)\b)",
                         re.IGNORECASE)
-_ONE_ORDINAL = re.compile(_ORDINAL, re.IGNORECASE)
+_ONE_ORDINAL = re.compile(ORDINAL, re.IGNORECASE)
 
 
 def years_as_written(text: str, corpus_words: frozenset[str]) -> str:
