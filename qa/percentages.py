@@ -59,6 +59,9 @@ def percentages_as_written(text: str, corpus_words: frozenset[str]) -> str:
         parts = _RANGE_WORD.split(figure)  # figures at even places, what joins them at odd ones
         return "".join(part if n % 2 else _as_written(part, corpus_words) for n, part in enumerate(parts))
 
+    lowered = text.lower()
+    if "%" not in text and "per" not in lowered and "pct" not in lowered:  # most questions: no pass over them
+        return text
     return _PERCENTAGE.sub(written, text)
 
 
