@@ -74,6 +74,10 @@ _REASON = re.compile(
     re.I,
 )
 
+# What a figure measures, after "what is the" or a possessive ("what was its population").
+_MEASURE = ("price|cost|size|rate|portion|population|total|value|sum|figure|quantity|speed|length|distance"
+            "|capacity|age")
+
 # An auxiliary opening a question: it asks yes or no.
 _YES_NO_OPENER = r"(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|shall|may|might|must)"
 
@@ -88,7 +92,10 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (NUMBER, re.compile(
         r"\bhow\s+(?:many|much|long|far|big|large|old|tall|high|often|fast|heavy|wide|deep|small|few|low)\b"
         r"|\b(?:what|which)\s+(?:is\s+the\s+|was\s+the\s+|are\s+the\s+)?(?:percent|percentage|share|proportion|fraction|number|amount"
-        r"|price|cost|size|rate|portion|population|total|value|sum|figure|quantity|speed|length|distance|capacity|age)\b"
+        rf"|{_MEASURE})\b"
+        # ... or whose measure it is: "What is China's share of the market?", "What was its population?"
+        r"|\b(?:what|which)\s+(?:is|was|are|were)\s+(?:(?:the\s+)?(?:[A-Z][\w.-]*\s+){0,2}[\w.-]+['’]s?|its|their|his|her)\s+(?:[\w-]+\s+)?"
+        rf"(?:percent|percentage|share|proportion|fraction|number|amount|{_MEASURE})\b"
         r"|\bby\s+how\s+much\b"
         # A bare cue, in a question that does not ask yes or no ("China's market share?", not
         # "Is its market share growing?"), and not after a figure, which it states: "Do 40

@@ -62,6 +62,11 @@ def test_number_words_count_as_figures() -> None:
     ("What percentage of the market does Europe want?", at.NUMBER),
     ("China's market share?", at.NUMBER),
     ("Is its market share growing?", at.OTHER),  # yes or no
+    ("What is China's share of the battery market?", at.NUMBER),  # whose share
+    ("What is the United States' share of production?", at.NUMBER),
+    ("What was its population in 1900?", at.NUMBER),
+    ("What is the company's name?", at.OTHER),  # a possessive before no measure
+    ("What is the main share?", at.OTHER),  # no possessive: not read as one
     ("Do 40 percent of the townspeople work at sea?", at.OTHER),  # states a figure
     ("Does the guide say how many ships came?", at.NUMBER),
     ("Who is winning the race?", at.NAME),

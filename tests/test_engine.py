@@ -244,6 +244,17 @@ def test_a_title_or_month_is_searched_the_way_the_article_writes_it(tmp_path: Pa
     assert vale.ask("Which village lies below Mt. Kell?").searched_for == "Which village lies below Mount Kell?"
 
 
+def test_whose_share_a_question_asks_is_answered_with_the_figure(tmp_path: Path, engine: Engine) -> None:
+    """"What is Lund's share ...?" asks for a figure as "What share ...?" does: it is answered
+    with the sentence that gives one, not the one that says Lund leads the trade."""
+    mills = engine_over(tmp_path, engine, "mills.md",
+        "# The Wool Trade\n\nThree towns spin most of the region's wool.\n\n## Lund\n\n"
+        "Lund is the oldest of the mill towns, and it dominates the wool trade of the whole region. "
+        "As the guilds count it, Lund spins 60% of the region's wool today.\n")
+    answer = mills.ask("What is Lund's share of the wool trade?")
+    assert not answer.abstained and answer.citations[0].quote.startswith("As the guilds count it"), answer.text
+
+
 def test_a_numbered_name_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine: Engine) -> None:
     """The article writes "World War II" and "World War I": "WWII", "World War 2", "the Second
     World War" and "WW1" name them, not things it "never mentions"."""
