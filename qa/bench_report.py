@@ -139,7 +139,7 @@ def write_report(r: dict[str, Any], changes: str = "", path: Path = REPORT, plot
         "plus one FAISS search of the chunk index. Each path runs in a pass of its own, as a server runs one: a "
         "torch encode between two ONNX ones slows the ONNX floor by about 2.5 ms. Stage medians of `ask` (ms), ONNX: "
         + ", ".join(f"{k} {v:.1f}" for k, v in r["query_stage_p50_ms"].items()) + "; torch: "
-        + ", ".join(f"{k} {v:.1f}" for k, v in r["torch_query_stage_p50_ms"].items()) + " (embed includes reading the question).",
+        + ", ".join(f"{k} {v:.1f}" for k, v in r["torch_query_stage_p50_ms"].items()) + " (embed includes reading the question and its BM25 legs, which run before the model; retrieve is the dense legs and the fusion).",
         "",
         f"Index build: whole `build_index` runs over the article ({r['build_texts']} texts: chunk keys, sentences, "
         f"vocabulary; chunking, token counting, FAISS, BM25 and the ONNX export and its check included) against "

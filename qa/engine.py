@@ -22,7 +22,7 @@ from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, Query
 from qa.index import Index, build_index, expected_inputs
 from qa.index_files import build_lock, load_current_build, load_index, save_index
 from qa.query import Query, analyse, clean_question, forms_as_written, name_answering, printable
-from qa.retrieve import LocalSearch, Pool, SearchBackend, search
+from qa.retrieve import Lexical, LocalSearch, Pool, SearchBackend, legs_for, lexical_hits, search
 from qa.settings import RETRIEVERS, Settings
 from qa.spelling import Speller
 from qa.text import content_words
@@ -122,7 +122,7 @@ class Engine:
         on this machine ONNX takes about 5 ms for one question alone and 3.5 ms each in a batch of
         8 to 16. Each is then retrieved and featured on its own, as `candidates` does. A bad
         question gets its QuestionInvalid in its place and does not stop the others. A question's
-        embed time is its own analysis plus its share of the one encode."""
+        embed time is its own analysis and BM25 legs plus its share of the one encode."""
         prepared: list[tuple[_Prepared, float] | QuestionInvalid] = []  # with the ms its analysis took
         for q in questions:
             started = time.perf_counter()
@@ -176,7 +176,14 @@ class Engine:
         # Only the question and its unknown names are embedded: each extra text costs about as
         # much as the question itself. Other words take their vectors from the index vocabulary;
         # a word the corpus never uses has none, and counts as absent from every sentence.
-        return _Prepared(query, k, mode, chosen)
+        return self._prepared(query, k, mode, chosen)
+
+    def _prepared(self, query: Query, k: int, mode: str, sources: frozenset[str] | None) -> _Prepared:
+        """The analysed question with its BM25 hits, which need no embedding (`lexical_hits`)."""
+        s = self.settings
+        lexical = lexical_hits(legs_for(self.index, self.backend, sources), query.searched_for,
+                               depth=max(s.candidates, k), sentence_hits=s.pool_sentence_hits, mode=mode)
+        return _Prepared(query, k, mode, lexical, sources)
 
     def _answered_name(self, question: str, earlier: tuple[str, ...], k: int, mode: str,
                        sources: frozenset[str] | None) -> str | None:
@@ -186,7 +193,7 @@ class Engine:
         s = self.settings
         query = analyse(question, earlier, self.index.names, self.index.stems, self.question_words,
                         s.resolve_followups, self._as_corpus_words)
-        prepared = _Prepared(query, k, mode, sources)
+        prepared = self._prepared(query, k, mode, sources)
         answer = self.decide(self._candidates_from(prepared, self.embedder.encode(prepared.texts), 0.0))
         if answer.abstained or not answer.citations:
             return None
@@ -223,7 +230,7 @@ class Engine:
         word_vectors = _word_vectors(query, vectors[1:], self.index)
         pool = search(self.index, query.searched_for, vectors[0], depth=max(s.candidates, k), rrf_k=s.rrf_k,
                       mode=prepared.mode, pool_passages=max(s.pool_passages, k), sentence_hits=s.pool_sentence_hits,
-                      backend=self.backend, sources=prepared.sources)
+                      backend=self.backend, sources=prepared.sources, lexical=prepared.lexical)
         retrieved = time.perf_counter()
         missing = missing_names(query, vectors[1:], self.index, s.unknown_term_similarity)
         rows = {row for sid in pool.sentences for row in self.index.sentence_chunks(sid)}
@@ -287,10 +294,11 @@ class Question:
 @dataclass(frozen=True)
 class _Prepared:
     """A checked and analysed question, waiting for the vectors of `texts`: the searched-for
-    question first, then the names the corpus never uses."""
+    question first, then the names the corpus never uses. Its BM25 legs have run."""
     query: Query
     k: int
     mode: str
+    lexical: Lexical
     sources: frozenset[str] | None = None
 
     @property
