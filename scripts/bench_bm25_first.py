@@ -1,0 +1,56 @@
+"""The BM25 legs before the question's encode (what the engine does) against after it (what it
+did), interleaved question by question over the battery eval questions, each beside the
+`qa bench` floor. Prints the p50 of each and their ratios to the floor.
+
+    .venv/bin/python scripts/bench_bm25_first.py [ROUNDS]
+
+Why: the model's pass leaves the processor's shared cache cold, and Python run after it is
+about twice as slow as warm; this measures what moving the legs ahead of it saves."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from qa.bench import floor_query, load_questions  # noqa: E402
+from qa.engine import Engine, get_engine  # noqa: E402
+from qa.types import Answer  # noqa: E402
+
+
+def ask(engine: Engine, question: str, history: tuple[str, ...], legs_first: bool) -> Answer:
+    """`Engine.ask`'s steps; with `legs_first` False, the BM25 legs run inside the search, after the encode."""
+    prepared = engine._prepare(question, history, None, None, None, None)
+    if not legs_first:
+        prepared = dataclasses.replace(prepared, lexical=None)
+    vectors = engine.embedder.encode(prepared.texts)
+    return engine.decide(engine._candidates_from(prepared, vectors, 0.0))
+
+
+def main(rounds: int) -> None:
+    engine, questions = get_engine(), load_questions()
+    for question, history in questions[:5]:  # warm
+        ask(engine, question, history, True)
+        ask(engine, question, history, False)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    floor: list[float] = []
+    for _ in range(rounds):
+        for n, (question, history) in enumerate(questions):
+            for legs_first in (n % 2 == 0, n % 2 == 1):  # which goes first alternates
+                started = time.perf_counter()
+                ask(engine, question, history, legs_first)
+                times[legs_first].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            floor_query(engine, question)
+            floor.append(time.perf_counter() - started)
+    before, after, base = (statistics.median(v) * 1000 for v in (times[True], times[False], floor))
+    print(f"legs before the encode {before:.3f} ms (ratio {before / base:.3f}); "
+          f"after it {after:.3f} ms (ratio {after / base:.3f}); floor {base:.3f} ms")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
