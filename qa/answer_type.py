@@ -81,6 +81,12 @@ _MEASURE = ("price|cost|size|rate|portion|population|total|value|sum|figure|quan
 # An auxiliary opening a question: it asks yes or no.
 _YES_NO_OPENER = r"(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|shall|may|might|must)"
 
+# Words that wrap a question in a request ("Can you tell me when ...", "Do you know who ...",
+# "Does the article say why ..."): the question word after them still says what is asked.
+_LEAD_IN = (r"\b(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|show)\s+me|tell\s+me|do\s+you\s+know"
+            r"|(?:does|do|did)\s+(?:it|they|the\s+\w+)\s+(?:say|mention|tell\s+us)|i\s+(?:want|would\s+like|need)\s+to\s+know"
+            r"|i['’]d\s+like\s+to\s+know|i\s+wonder|i['’]m\s+wondering|any\s+idea|find\s+out)\s+")
+
 _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (DATE, re.compile(
         # "When" opening a question before a verb ("When was ...", "and when did ..."), not a
@@ -88,7 +94,7 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"^\W*(?:(?:and|so|but|then)\s+)?when\s+(?:was|were|is|are|did|do|does|will|would|can|could|has|have|had"
         r"|should|shall|might|may|must)\b|^\W*(?:(?:and|so|but|then)\s+)?when\W*$|\b(?:since|until|till|by|from)\s+when\b"
         r"|\b(?:what|which|in\s+what|in\s+which)\s+(?:year|years|date|day|month|decade|century|centuries|era|period|time|season)\b"
-        r"|\bhow\s+long\s+ago\b|\bwhat\s+time\b", re.I)),
+        rf"|\bhow\s+long\s+ago\b|\bwhat\s+time\b|{_LEAD_IN}when\b", re.I)),
     (NUMBER, re.compile(
         r"\bhow\s+(?:many|much|long|far|big|large|old|tall|high|often|fast|heavy|wide|deep|small|few|low)\b"
         r"|\b(?:what|which)\s+(?:is\s+the\s+|was\s+the\s+|are\s+the\s+)?(?:percent|percentage|share|proportion|fraction|number|amount"
@@ -107,9 +113,9 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|^\W*(?:(?:and|so|but|then)\s+)?where\b|\bwhere\s+(?:is|was|were|are|did|does|do)\b"
         r"|\b(?:what|which)\s+(?:person|people|company|companies|country|countries|city|cities|nation|nations|organi[sz]ation"
         r"|group|team|state|states|region|continent|place|location|town|river|island|man|woman|name|king|queen|leader"
-        r"|scientist|author|firm|brand|university|agency)\b", re.I)),
+        rf"|scientist|author|firm|brand|university|agency)\b|{_LEAD_IN}(?:who|whom|whose|where)\b", re.I)),
     (REASON, re.compile(r"^\W*(?:(?:and|so|but)\s+)?why\b|\bwhat\s+(?:caused|causes|is\s+the\s+reason|was\s+the\s+reason)\b"
-                        r"|\bfor\s+what\s+reason\b|\bhow\s+come\b", re.I)),
+                        rf"|\bfor\s+what\s+reason\b|\bhow\s+come\b|{_LEAD_IN}why\b", re.I)),
 )
 
 _NEGATION = frozenset({"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "cannot", "unable"})

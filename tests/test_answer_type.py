@@ -75,6 +75,11 @@ def test_number_words_count_as_figures() -> None:
     ("Why does the U.S. mine at home?", at.REASON),
     ("What happens when countries compete?", at.OTHER),
     ("Which raw materials does China control?", at.OTHER),
+    ("Can you tell me when the mills were built?", at.DATE),  # a question wrapped in a request
+    ("Do you know who founded the school?", at.NAME),
+    ("Does the article say where the wool is sold?", at.NAME),
+    ("I'd like to know why the abbey was dissolved.", at.REASON),
+    ("Can you tell me about the mills?", at.OTHER),
 ])
 def test_question_types(question: str, kind: str) -> None:
     assert at.question_type(question) == kind

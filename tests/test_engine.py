@@ -255,6 +255,23 @@ def test_whose_share_a_question_asks_is_answered_with_the_figure(tmp_path: Path,
     assert not answer.abstained and answer.citations[0].quote.startswith("As the guilds count it"), answer.text
 
 
+def test_a_question_wrapped_in_a_request_still_asks_for_its_kind(tmp_path: Path, engine: Engine) -> None:
+    """"Can you tell me when ...?" asks for a date as "When ...?" does: where the article gives
+    no date for it, both are declined, not answered with a sentence that has none."""
+    wend = engine_over(tmp_path, engine, "wend.md",
+        "# Wendbury\n\nWendbury is a market town on the river Wend, known for its wool mills and its old stone "
+        "bridge.\n\n## History\n\nThe stone bridge was completed in 1041 by the monks of the abbey, and it still "
+        "carries traffic today. The abbey itself was dissolved in 1539, and its lands passed to the Crown.\n\n"
+        "## Industry\n\nThe mills employ four hundred people and spin wool for weavers in the north. The largest "
+        "mill belongs to the Harrow family, who built it after the great flood.\n")
+    for question in ("When were the mills built?", "Can you tell me when the mills were built?",
+                     "Do you know when the great flood happened?"):
+        answer = wend.ask(question)
+        assert answer.abstained and "no date" in answer.reason, (question, answer.text)
+    dated = wend.ask("Do you know when the stone bridge was completed?")
+    assert not dated.abstained and "1041" in dated.text
+
+
 def test_a_numbered_name_is_searched_the_way_the_article_writes_it(tmp_path: Path, engine: Engine) -> None:
     """The article writes "World War II" and "World War I": "WWII", "World War 2", "the Second
     World War" and "WW1" name them, not things it "never mentions"."""
