@@ -66,6 +66,10 @@ _FIGURE_KINDS = frozenset("""large big fast far share shares percent percentage 
 # An auxiliary opens the rest of a question's clause ("how many ships | did he bring").
 _CLAUSE_VERB = re.compile(r"\b(?:do|does|did|is|are|was|were|be|been|has|have|had|will|would|can|could|should|"
                           r"shall|may|might|must)\b", re.I)
+# "How many times", "how much time": a count of occasions or a span, which "twice a day" or "two
+# hours" gives in an article that never writes "times". Left out of what a question names only;
+# the answer model's feature keeps the reading it was trained on, as for the clause's verb.
+_SPANS = frozenset({"time", "times"})
 # Words that say when or how exactly, not what: "China's share as of today", "... currently".
 _QUALIFIERS = frozenset("""today currently nowadays presently recently lately still already anymore actually
     approximately roughly exactly precisely overall altogether""".split())
@@ -226,7 +230,7 @@ def measured_terms(text: str, window: int = 3, up_to_verb: bool = False) -> tupl
         found.extend(content_words(match.group(0)))
         rest = text[match.end():]
         after = content_words(_noun_phrase(rest) if up_to_verb else rest)[:window]
-        found.extend(w for w in after if not (up_to_verb and w in _QUALIFIERS))
+        found.extend(w for w in after if not (up_to_verb and w in _QUALIFIERS | _SPANS))
     return tuple(w for w in dict.fromkeys(found) if w not in _FIGURE_KINDS)
 
 

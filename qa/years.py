@@ -4,6 +4,10 @@ Typed short, the year was a figure the corpus never mentions ("It never mentions
 century too: "the nineteenth century" is "the 19th century" in an article that writes "19th",
 and the other way round.
 
+"AD 911", "911 AD" and "911 CE" are "911" in an article that never writes the era: the
+common era is what a bare year means, and the marker was a word the article "never mentions".
+"BC" and "BCE" are kept: they change the year.
+
 Two figures without an apostrophe are a year only where a year goes: after "in", "since",
 "early", a month or a season, and before the end of the clause ("signed in 58", not "in 58
 days"). Where the corpus writes more than one year with those two figures, or none, the
@@ -25,6 +29,13 @@ _DECADE_APOSTROPHE = re.compile(r"(?<![\w'’])(\d{2,3}0)['’]s(?![\w'’-])")
 _CENTURIES = re.compile(rf"(?<![\w'’-])({ORDINAL}(?:\s*(?:,|and|or|to|-)\s*{ORDINAL})*)(?=[\s-]+centur(?:y|ies)\b)",
                         re.IGNORECASE)
 _ONE_ORDINAL = re.compile(ORDINAL, re.IGNORECASE)
+# The common era's marker before a year of one to four figures ("AD 911"), or after one at the
+# end of a clause ("in 911 A.D.?", not "3 AD cards").
+_COMMON_ERA = r"(?:A\.D\.|A\.?D|C\.E\.|C\.?E)"
+_ERA_BEFORE = re.compile(rf"(?<![\w.'’-]){_COMMON_ERA}\s+(?=\d{{1,4}}(?![\w'’-]))")
+_ERA_AFTER = re.compile(rf"(?<![\w'’-])(\d{{1,4}})\s+{_COMMON_ERA}"
+                        r"(?=\s*(?:[?!.,;:)]|$)|\s+(?:and|or|to|until|till|when|who|what|where|was|were|did)\b)")
+_ERA_WORDS = frozenset({"ad", "a.d.", "ce", "c.e."})
 
 
 def years_as_written(text: str, corpus_words: frozenset[str]) -> str:
@@ -33,6 +44,8 @@ def years_as_written(text: str, corpus_words: frozenset[str]) -> str:
     if not any(c.isdigit() for c in text) and "centur" not in text.lower():  # most questions: no pass over them
         return text
     text = _DECADE_APOSTROPHE.sub(lambda m: f"{m.group(1)}s", text)
+    if not _ERA_WORDS & corpus_words:
+        text = _ERA_AFTER.sub(r"\1", _ERA_BEFORE.sub("", text))
     text = _CENTURIES.sub(lambda m: _ONE_ORDINAL.sub(lambda o: _ordinal(o.group(0), corpus_words), m.group(0)), text)
     text = _APOSTROPHE_YEAR.sub(lambda m: _year(m.group(1), corpus_words) or m.group(0), text)
     return _BARE_YEAR.sub(lambda m: m.group(1) + (_year(m.group(2), corpus_words) or m.group(2)), text)

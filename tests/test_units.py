@@ -405,6 +405,8 @@ def test_a_figure_question_measures_things_not_kinds_of_figure(question: str, me
     ("How much did the U.S. capacity grow?", ("u.s.", "capacity", "grow")),  # full stops of an initialism do not end it
     ("What is China's share as of today?", ()),  # when, not what
     ("How much lithium does China mine currently?", ("lithium",)),
+    ("How many times a day does the ferry cross?", ("day",)),  # a count of occasions, not a thing
+    ("How much time does the journey take?", ()),  # a span
 ])
 def test_up_to_its_verb_a_figure_question_measures_only_its_noun_phrase(question: str, measured: tuple[str, ...]) -> None:
     from qa.query import measured_terms
@@ -614,6 +616,18 @@ def test_a_corpus_that_writes_the_ordinal_first_gets_that_form() -> None:
 ])
 def test_a_short_year_is_the_one_corpus_year_it_can_be(typed: str, written: str) -> None:
     assert years_as_written(typed, frozenset({"1853", "1854", "1858", "1839", "1939", "1830s"})) == written
+
+
+@pytest.mark.parametrize(("typed", "written"), [
+    ("What happened in AD 911?", "What happened in 911?"),
+    ("What happened in 911 A.D.?", "What happened in 911?"),
+    ("Was it built between 900 CE and 1041 CE?", "Was it built between 900 and 1041?"),
+    ("What happened in 300 BC?", "What happened in 300 BC?"),  # another era: kept
+    ("Who dealt 3 AD cards?", "Who dealt 3 AD cards?"),  # no year
+])
+def test_the_common_eras_marker_is_dropped_where_the_corpus_never_writes_it(typed: str, written: str) -> None:
+    assert years_as_written(typed, frozenset({"911", "1041"})) == written
+    assert years_as_written(typed, frozenset({"911", "a.d.", "ce"})) == typed  # the corpus writes it
 
 
 @pytest.mark.parametrize(("typed", "digits", "words"), [
