@@ -16,6 +16,10 @@ with a possessive ("China's"). Otherwise "chinas" names no subject, and a senten
 subject can answer it. A name the corpus never writes so is left alone: "Americans" is a
 plural, not "American's". Which names the corpus writes so is read at index time
 (`qa.index.CorpusTerms`).
+
+Two words joined by a hyphen are read as one where the corpus writes them so and never with
+the hyphen ("light-house" is "lighthouse"): a hyphenated term counts as a name, and one the
+corpus lacks was declined ("It never mentions “light-house”").
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from qa.text import stem
 MIN_LETTERS = 6
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _LOWER_WORD = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
+# Two words joined by a hyphen, as a closed compound may be typed ("light-house").
+_HYPHENATED = re.compile(r"(?<![\w'’-])([A-Za-z]+)-([A-Za-z]+)(?![\w'’-])")
 _POSSESSIVE = re.compile(r"(?<![\w'’-])([a-z]{3,})['’]s(?![\w'’-])")
 _ENDS_IN_S = re.compile(r"(?<![\w'’-])([A-Za-z]{3,})s(?![\w'’-])")
 
@@ -41,7 +47,9 @@ class Speller:
                  names: frozenset[str] = frozenset(), possessed: frozenset[str] = frozenset()) -> None:
         """`names`: the corpus's names, normalised (`Index.names`); `possessed`: those it writes
         with a possessive (`possessed_names`, stored with the index as `Index.terms`)."""
+        corpus_words = frozenset(corpus_words)
         self.words = frozenset(w for w in corpus_words if w.isalpha())
+        self.compounds = corpus_words - self.words  # "lithium-ion", "u.s.": written with a mark
         self.stems = corpus_stems
         self.is_word = is_word
         self.names = names
@@ -50,8 +58,16 @@ class Speller:
 
     def correct(self, text: str) -> str:
         """The text with each slip replaced by its corpus word (unchanged when there is none)."""
+        text = _HYPHENATED.sub(self._closed, text) if "-" in text else text
         text = _LOWER_WORD.sub(lambda m: self.word_for(m.group(0)) or m.group(0), text)
         return _ENDS_IN_S.sub(self._possessive, text) if self.names else text
+
+    def _closed(self, match: re.Match[str]) -> str:
+        """A hyphenated pair the corpus writes as one word ("light-house" -> "lighthouse")."""
+        typed, first, second = match.group(0), match.group(1), match.group(2)
+        if typed.lower() in self.compounds or (first + second).lower() not in self.words:
+            return typed
+        return first + second if typed.isupper() else first + second.lower()  # "Light-House": "Lighthouse"
 
     def _possessive(self, match: re.Match[str]) -> str:
         word, name = match.group(0), match.group(1)

@@ -49,6 +49,10 @@ _UNIT_WORD = re.compile(r"(?<![\w'’.-])(" + "|".join(sorted(map(re.escape, _GR
                         + r")(?![\w'’-])", re.IGNORECASE)
 
 
+# A metric ton is a tonne (a ton alone is not: the short and long tons differ from it).
+_METRIC_TON = re.compile(r"(?<![\w'’-])metric\s+(ton)(s?)(?![\w'’-])", re.IGNORECASE)
+
+
 def units_as_written(text: str, corpus_words: frozenset[str], corpus_stems: frozenset[str]) -> str:
     """The text with each unit the corpus never writes as typed put in a form of it the corpus
     does write (`corpus_words` and `corpus_stems`: the index's); the others as typed."""
@@ -59,6 +63,8 @@ def units_as_written(text: str, corpus_words: frozenset[str], corpus_stems: froz
             return typed
         return next((form for form in _GROUP.get(word, ()) if form in corpus_words), typed)
 
+    if "metric" not in corpus_words and {"tonne", "tonnes"} & corpus_words:
+        text = _METRIC_TON.sub(lambda m: f"{m.group(1)}ne{m.group(2)}", text)
     return _UNIT_WORD.sub(written, text)
 
 

@@ -285,6 +285,17 @@ def test_onnx_runs_keep_a_short_name_apart_from_a_long_question() -> None:
 # ---------------------------------------------------------------- typing slips
 
 
+def test_a_hyphenated_pair_is_read_as_the_one_word_the_corpus_writes() -> None:
+    from qa.spelling import Speller
+
+    speller = Speller(["lighthouse", "stone", "bridge", "lithium-ion", "lithium", "ion"], frozenset(),
+                      is_word=lambda word: True)
+    assert speller.correct("Who designed the light-house?") == "Who designed the lighthouse?"
+    assert speller.correct("Who designed the Light-House?") == "Who designed the Lighthouse?"
+    assert speller.correct("Is the stone-bridge old?") == "Is the stone-bridge old?"  # not one word there
+    assert speller.correct("What is lithium-ion?") == "What is lithium-ion?"  # the corpus writes the hyphen
+
+
 def test_a_slip_is_read_as_the_one_corpus_word_an_edit_away() -> None:
     from qa.spelling import Speller
 
@@ -528,6 +539,14 @@ def test_a_unit_is_written_in_the_form_the_corpus_uses(typed: str, written: str)
 def test_a_unit_the_corpus_writes_in_another_number_is_left_as_typed() -> None:
     """"kilometre" and "kilometres" share a stem: the corpus's singular already meets the plural."""
     assert units_as_written("How many kilometres?", frozenset({"kilometre"}), frozenset({"kilometr"})) == "How many kilometres?"
+
+
+def test_a_metric_ton_is_a_tonne_and_a_ton_is_not() -> None:
+    tonnes = frozenset({"tonnes", "wool"})
+    assert units_as_written("How many metric tons of wool?", tonnes, frozenset()) == "How many tonnes of wool?"
+    assert units_as_written("One Metric Ton?", tonnes, frozenset()) == "One Tonne?"
+    assert units_as_written("How many tons of wool?", tonnes, frozenset()) == "How many tons of wool?"
+    assert units_as_written("How many metric tons?", tonnes | {"metric"}, frozenset()) == "How many metric tons?"
 
 
 def test_money_words_come_from_the_amounts_a_corpus_writes() -> None:
