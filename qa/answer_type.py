@@ -102,6 +102,8 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
         # ... or whose measure it is: "What is China's share of the market?", "What was its population?"
         r"|\b(?:what|which)\s+(?:is|was|are|were)\s+(?:(?:the\s+)?(?:[A-Z][\w.-]*\s+){0,2}[\w.-]+['’]s?|its|their|his|her)\s+(?:[\w-]+\s+)?"
         rf"(?:percent|percentage|share|proportion|fraction|number|amount|{_MEASURE})\b"
+        # ... or a question that is only the measure: "Number of ships Perry brought?"
+        rf"|^\W*(?:the\s+)?(?:percentage|share|proportion|fraction|number|amount|{_MEASURE})\s+of\b"
         r"|\bby\s+how\s+much\b"
         # A bare cue, in a question that does not ask yes or no ("China's market share?", not
         # "Is its market share growing?"), and not after a figure, which it states: "Do 40

@@ -4,6 +4,9 @@ Typed short, the year was a figure the corpus never mentions ("It never mentions
 century too: "the nineteenth century" is "the 19th century" in an article that writes "19th",
 and the other way round.
 
+"The 1500s" is "the 16th century" in an article that writes "16th" (or "sixteenth") and no
+year of that century: it was a figure the article "never mentions".
+
 "AD 911", "911 AD" and "911 CE" are "911" in an article that never writes the era: the
 common era is what a bare year means, and the marker was a word the article "never mentions".
 "BC" and "BCE" are kept: they change the year.
@@ -36,6 +39,8 @@ _ERA_BEFORE = re.compile(rf"(?<![\w.'’-]){_COMMON_ERA}\s+(?=\d{{1,4}}(?![\w'�
 _ERA_AFTER = re.compile(rf"(?<![\w'’-])(\d{{1,4}})\s+{_COMMON_ERA}"
                         r"(?=\s*(?:[?!.,;:)]|$)|\s+(?:and|or|to|until|till|when|who|what|where|was|were|did)\b)")
 _ERA_WORDS = frozenset({"ad", "a.d.", "ce", "c.e."})
+# A century written in figures: "the 1500s" (not "the 1850s", a decade).
+_HUNDREDS = re.compile(r"(?<![\w'’-])(1?\d)00s(?![\w'’-])")
 
 
 def years_as_written(text: str, corpus_words: frozenset[str]) -> str:
@@ -46,6 +51,7 @@ def years_as_written(text: str, corpus_words: frozenset[str]) -> str:
     text = _DECADE_APOSTROPHE.sub(lambda m: f"{m.group(1)}s", text)
     if not _ERA_WORDS & corpus_words:
         text = _ERA_AFTER.sub(r"\1", _ERA_BEFORE.sub("", text))
+    text = _HUNDREDS.sub(lambda m: _century(int(m.group(1)), corpus_words) or m.group(0), text)
     text = _CENTURIES.sub(lambda m: _ONE_ORDINAL.sub(lambda o: _ordinal(o.group(0), corpus_words), m.group(0)), text)
     text = _APOSTROPHE_YEAR.sub(lambda m: _year(m.group(1), corpus_words) or m.group(0), text)
     return _BARE_YEAR.sub(lambda m: m.group(1) + (_year(m.group(2), corpus_words) or m.group(2)), text)
@@ -56,10 +62,23 @@ def _year(last_two: str, corpus_words: frozenset[str]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def _century(hundreds: int, corpus_words: frozenset[str]) -> str | None:
+    """"16th century" for the 1500s, in the ordinal's form the corpus writes, when it writes no
+    year of those hundred; None otherwise."""
+    if any(str(year) in corpus_words for year in range(hundreds * 100, hundreds * 100 + 100)):
+        return None
+    ordinal = _ordinal(_ordinal_form(hundreds + 1), corpus_words)
+    return f"{ordinal} century" if ordinal.lower() in corpus_words else None
+
+
+def _ordinal_form(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
 def _ordinal(typed: str, corpus_words: frozenset[str]) -> str:
     number = number_value(typed)
     if number is None or typed.lower() in corpus_words:
         return typed
-    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-    forms = [f"{number}{suffix}"] + ([ORDINAL_WORDS[number - 1]] if number <= len(ORDINAL_WORDS) else [])
+    forms = [_ordinal_form(number)] + ([ORDINAL_WORDS[number - 1]] if number <= len(ORDINAL_WORDS) else [])
     return next((form for form in forms if form in corpus_words), typed)

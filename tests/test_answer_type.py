@@ -80,6 +80,8 @@ def test_number_words_count_as_figures() -> None:
     ("Does the article say where the wool is sold?", at.NAME),
     ("I'd like to know why the abbey was dissolved.", at.REASON),
     ("Can you tell me about the mills?", at.OTHER),
+    ("Number of ships Perry brought?", at.NUMBER),  # the measure alone
+    ("Numbers in the text?", at.OTHER),
 ])
 def test_question_types(question: str, kind: str) -> None:
     assert at.question_type(question) == kind

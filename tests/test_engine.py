@@ -267,6 +267,17 @@ def test_an_era_a_count_of_times_a_hyphen_and_a_metric_ton_are_no_words_the_arti
                       "How many tonnes of wool do the mills spin?", "40,000 tonnes")
 
 
+def test_a_century_in_figures_is_searched_the_way_the_article_writes_centuries(tmp_path: Path, engine: Engine) -> None:
+    """"The 1500s" is the 16th century of an article that writes "16th century" and no year of
+    it, not a figure it "never mentions"."""
+    port = engine_over(tmp_path, engine, "port.md",
+        "# Nagato Harbour\n\nNagato is a harbour town on the western coast.\n\n## Trade\n\n"
+        "Portuguese and Dutch traders came to the harbour in the 16th century. The harbour was closed to "
+        "foreign ships in 1639 and opened again in 1854.\n")
+    read_and_answered(port, "Who came to the harbour in the 1500s?", "Who came to the harbour in the 16th century?",
+                      "Portuguese and Dutch")
+
+
 def test_a_question_wrapped_in_a_request_still_asks_for_its_kind(tmp_path: Path, engine: Engine) -> None:
     """"Can you tell me when ...?" asks for a date as "When ...?" does: where the article gives
     no date for it, both are declined, not answered with a sentence that has none."""

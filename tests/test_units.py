@@ -638,6 +638,16 @@ def test_a_short_year_is_the_one_corpus_year_it_can_be(typed: str, written: str)
 
 
 @pytest.mark.parametrize(("typed", "written"), [
+    ("Who came in the 1500s?", "Who came in the 16th century?"),
+    ("Who came in the 1500s and 1600s?", "Who came in the 16th century and 1600s?"),  # 1639 is a year of the 1600s
+    ("Who came in the 1850s?", "Who came in the 1850s?"),  # a decade
+    ("Who came in the 1200s?", "Who came in the 1200s?"),  # no 13th century in the corpus
+])
+def test_a_century_in_figures_is_written_as_the_corpus_writes_centuries(typed: str, written: str) -> None:
+    assert years_as_written(typed, frozenset({"16th", "17th", "1639"})) == written
+
+
+@pytest.mark.parametrize(("typed", "written"), [
     ("What happened in AD 911?", "What happened in 911?"),
     ("What happened in 911 A.D.?", "What happened in 911?"),
     ("Was it built between 900 CE and 1041 CE?", "Was it built between 900 and 1041?"),
