@@ -19,7 +19,8 @@ plural, not "American's". Which names the corpus writes so is read at index time
 
 Two words joined by a hyphen are read as one where the corpus writes them so and never with
 the hyphen ("light-house" is "lighthouse"): a hyphenated term counts as a name, and one the
-corpus lacks was declined ("It never mentions “light-house”").
+corpus lacks was declined ("It never mentions “light-house”"). The other way round, a word the
+corpus writes only with a hyphen is read with it ("nondeterministic" is "non-deterministic").
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from qa.text import stem
 MIN_LETTERS = 6
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _LOWER_WORD = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
-# Two words joined by a hyphen, as a closed compound may be typed ("light-house").
+# Two words joined by a hyphen, as a closed compound may be typed ("light-house"); a word
+# that may be such a compound typed closed ("nondeterministic").
 _HYPHENATED = re.compile(r"(?<![\w'’-])([A-Za-z]+)-([A-Za-z]+)(?![\w'’-])")
+_CLOSED = re.compile(r"(?<![\w'’-])[A-Za-z]{5,}(?![\w'’-])")
 _POSSESSIVE = re.compile(r"(?<![\w'’-])([a-z]{3,})['’]s(?![\w'’-])")
 _ENDS_IN_S = re.compile(r"(?<![\w'’-])([A-Za-z]{3,})s(?![\w'’-])")
 
@@ -50,6 +53,9 @@ class Speller:
         corpus_words = frozenset(corpus_words)
         self.words = frozenset(w for w in corpus_words if w.isalpha())
         self.compounds = corpus_words - self.words  # "lithium-ion", "u.s.": written with a mark
+        # "nondeterministic" -> "non-deterministic", for the corpus's hyphenated pairs of words.
+        self.hyphenated = {c.replace("-", ""): c for c in self.compounds
+                           if c.count("-") == 1 and c.replace("-", "").isalpha()}
         self.stems = corpus_stems
         self.is_word = is_word
         self.names = names
@@ -59,6 +65,7 @@ class Speller:
     def correct(self, text: str) -> str:
         """The text with each slip replaced by its corpus word (unchanged when there is none)."""
         text = _HYPHENATED.sub(self._closed, text) if "-" in text else text
+        text = _CLOSED.sub(self._opened, text) if self.hyphenated else text
         text = _LOWER_WORD.sub(lambda m: self.word_for(m.group(0)) or m.group(0), text)
         return _ENDS_IN_S.sub(self._possessive, text) if self.names else text
 
@@ -68,6 +75,15 @@ class Speller:
         if typed.lower() in self.compounds or (first + second).lower() not in self.words:
             return typed
         return first + second if typed.isupper() else first + second.lower()  # "Light-House": "Lighthouse"
+
+    def _opened(self, match: re.Match[str]) -> str:
+        """A word the corpus writes only with a hyphen ("nondeterministic" -> "non-deterministic")."""
+        typed = match.group(0)
+        key = typed.lower()
+        if key in self.words or key not in self.hyphenated:
+            return typed
+        written = self.hyphenated[key]
+        return written.upper() if typed.isupper() else written.capitalize() if typed[:1].isupper() else written
 
     def _possessive(self, match: re.Match[str]) -> str:
         word, name = match.group(0), match.group(1)

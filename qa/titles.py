@@ -1,7 +1,8 @@
 """A title, a name's designator or a month, written as its corpus writes it: "Saint John's
 College" is "St John's College" in an article that writes "St", "Mt. Fuji" is "Mount Fuji" in
 one that writes "Mount", "Sept 1858" is "September 1858". Typed another way the word was a
-name the corpus never mentions, and the question was declined for it.
+name the corpus never mentions, and the question was declined for it. So is "vs" between two
+terms: "P vs NP" is "P versus NP" in an article that writes "versus".
 
 Only where the word can be nothing else: a title before a capitalised word ("Saint John's",
 "General Grant"), a designator after one ("Zeiss Company", "Main Street"), a month beside a
@@ -54,19 +55,24 @@ oct october
 nov november
 dec december"""
 
+_BETWEEN_TERMS = """vs versus"""
+
 
 _TITLE, _DESIGNATOR, _MONTH = form_groups(_TITLES), form_groups(_DESIGNATORS), form_groups(_MONTHS)
+_BETWEEN = form_groups(_BETWEEN_TERMS)
 _WORD = r"[A-Za-z]{2,12}"
 _BEFORE_NAME = re.compile(r"(?<![\w'’.-])([A-Z][a-z]{1,11})\.?(?=\s+[A-Z])")
 _AFTER_WORD = re.compile(r"(?<=[\w'’])(\s+)([A-Z][a-z]{1,11})\.?(?![\w'’-])")
+_BETWEEN_WORDS = re.compile(r"(?<=[\w'’)]\s)(vs|versus)\.?(?=\s+[\w'‘“(])", re.IGNORECASE)
 _BESIDE_FIGURE = re.compile(rf"(?<![\w'’.-])({_WORD})\.?(?=\s+\d)|(?<=\d\s)({_WORD})\.?(?![\w'’-])", re.IGNORECASE)
 
 
 def titles_as_written(text: str, corpus_words: frozenset[str]) -> str:
-    """The text with each title, designator and month the corpus never writes as typed put in
-    the one form of it the corpus does write (`corpus_words`: the index vocabulary)."""
+    """The text with each title, designator, month and "vs" the corpus never writes as typed put
+    in the one form of it the corpus does write (`corpus_words`: the index vocabulary)."""
     text = _BEFORE_NAME.sub(lambda m: _as_written(m.group(0), m.group(1), _TITLE, corpus_words), text)
     text = _AFTER_WORD.sub(lambda m: _designator(m, corpus_words), text)
+    text = _BETWEEN_WORDS.sub(lambda m: _as_written(m.group(0), m.group(1), _BETWEEN, corpus_words), text)
     return _BESIDE_FIGURE.sub(lambda m: _as_written(m.group(0), m.group(1) or m.group(2), _MONTH, corpus_words), text)
 
 

@@ -278,6 +278,19 @@ def test_a_century_in_figures_is_searched_the_way_the_article_writes_centuries(t
                       "Portuguese and Dutch")
 
 
+def test_vs_and_a_compound_typed_closed_are_searched_the_way_the_article_writes_them(tmp_path: Path,
+                                                                                    engine: Engine) -> None:
+    """"vs" is the article's "versus", and "nondeterministic" its "non-deterministic"."""
+    rivals = engine_over(tmp_path, engine, "rivals.md",
+        "# Two Clubs\n\nThe town has two football clubs.\n\n## Matches\n\nThe Rovers versus Athletic derby "
+        "is the biggest match of the year. A non-deterministic draw decides which club hosts it. "
+        "The clubs also meet in the cup most years.\n")
+    read_and_answered(rivals, "What is the Rovers vs Athletic derby?",
+                      "What is the Rovers versus Athletic derby?", "biggest match")
+    read_and_answered(rivals, "What does the nondeterministic draw decide?",
+                      "What does the non-deterministic draw decide?", "which club hosts it")
+
+
 def test_a_question_wrapped_in_a_request_still_asks_for_its_kind(tmp_path: Path, engine: Engine) -> None:
     """"Can you tell me when ...?" asks for a date as "When ...?" does: where the article gives
     no date for it, both are declined, not answered with a sentence that has none."""

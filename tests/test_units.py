@@ -285,7 +285,7 @@ def test_onnx_runs_keep_a_short_name_apart_from_a_long_question() -> None:
 # ---------------------------------------------------------------- typing slips
 
 
-def test_a_hyphenated_pair_is_read_as_the_one_word_the_corpus_writes() -> None:
+def test_a_hyphenated_pair_is_read_as_the_corpus_writes_it_closed_or_hyphenated() -> None:
     from qa.spelling import Speller
 
     speller = Speller(["lighthouse", "stone", "bridge", "lithium-ion", "lithium", "ion"], frozenset(),
@@ -294,6 +294,8 @@ def test_a_hyphenated_pair_is_read_as_the_one_word_the_corpus_writes() -> None:
     assert speller.correct("Who designed the Light-House?") == "Who designed the Lighthouse?"
     assert speller.correct("Is the stone-bridge old?") == "Is the stone-bridge old?"  # not one word there
     assert speller.correct("What is lithium-ion?") == "What is lithium-ion?"  # the corpus writes the hyphen
+    assert speller.correct("What is lithiumion?") == "What is lithium-ion?"  # ... and only with it
+    assert speller.correct("Lithiumion cells") == "Lithium-ion cells"
 
 
 def test_a_slip_is_read_as_the_one_corpus_word_an_edit_away() -> None:
@@ -582,6 +584,12 @@ def test_st_is_read_by_its_place_beside_a_name() -> None:
     assert titles_as_written("Where is Main St?", frozenset({"saint", "street"})) == "Where is Main Street?"
     assert titles_as_written("Who is Saint Paul?", frozenset({"saint"})) == "Who is Saint Paul?"
 
+
+
+def test_vs_between_two_terms_is_written_as_the_corpus_writes_it() -> None:
+    assert titles_as_written("What is the P vs. NP problem?", frozenset({"versus"})) == "What is the P versus NP problem?"
+    assert titles_as_written("Who won Smith versus Jones?", frozenset({"vs"})) == "Who won Smith vs Jones?"
+    assert titles_as_written("vs NP?", frozenset({"versus"})) == "vs NP?"  # not between two terms
 
 # ---------------------------------------------------------------- numbered names
 
