@@ -37,6 +37,11 @@ _DATE = re.compile(
     rf"|\b{ORDINAL}\s+millenni(?:um|a)\b"
     rf"|\b{MONTH}\b\.?\s*(?:\d{{1,2}}\b|\d{{4}}\b)|\b\d{{1,2}}\s+{MONTH}\b"
     r"|\b(?:last|next|this|past|previous|coming|following|same)\s+(?:year|decade|century|month|week|spring|summer|autumn|winter)\b"
+    # When something recurs: "every April", "each summer", "on Mondays". A bare month in a
+    # narrative ("In March, the Soviets ...") is a date without its year, and stays none.
+    r"|\b(?:every|each)\s+(?:january|february|march|april|may|june|july|august|september|october|november"
+    r"|december|spring|summer|autumn|fall|winter|(?:mon|tues|wednes|thurs|fri|satur|sun)day|weekend)\b"
+    r"|\bon\s+(?:mon|tues|wednes|thurs|fri|satur|sun)days\b"
     r"|\b(?:\w+|\d+)\s+(?:years?|decades?|centuries|months?|weeks?|days?)\s+(?:ago|later|earlier|before|after)\b"
     r"|\b(?:today|yesterday|nowadays|recently|currently|annually|medieval|ancient|prehistoric)\b"
     rf"|\b(?:{_YEAR_CUE}|class\s+of)\s+['’]\d{{2}}\b"  # "the spring of '45"

@@ -33,6 +33,21 @@ def test_dates_of_every_era_and_form_are_found(text: str, expected: str) -> None
     assert expected in at.dates(text)
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("The derby is played every April.", "every April"),
+    ("Each summer the ferry returns.", "Each summer"),
+    ("The museum closes on Mondays.", "on Mondays"),
+])
+def test_a_recurring_time_is_a_date(text: str, expected: str) -> None:
+    assert expected in at.dates(text)
+
+
+@pytest.mark.parametrize("text", ["In March, the Soviets withdrew.", "It opens in April.", "It runs each day."])
+def test_a_bare_month_in_a_story_is_no_date(text: str) -> None:
+    """A month without its year, in a narrative, is a date the sentence does not give whole."""
+    assert not at.dates(text)
+
+
 @pytest.mark.parametrize("text", ["The period of growth lasted long.", "This era ended badly.", "Each period has a name."])
 def test_a_period_named_by_no_name_is_no_date(text: str) -> None:
     assert not at.dates(text)

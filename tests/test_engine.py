@@ -291,6 +291,16 @@ def test_vs_and_a_compound_typed_closed_are_searched_the_way_the_article_writes_
                       "What does the non-deterministic draw decide?", "which club hosts it")
 
 
+def test_a_when_question_on_what_recurs_is_answered_with_when_it_recurs(tmp_path: Path, engine: Engine) -> None:
+    """"every April" says when the derby is played; it was declined with "It gives no date"."""
+    derby = engine_over(tmp_path, engine, "derby.md",
+        "# Two Clubs\n\nThe town has two football clubs, Rovers and Athletic.\n\n## The derby\n\n"
+        "The derby between the two clubs is played every April at the old ground. "
+        "Tickets sell out within a day.\n")
+    answer = derby.ask("When is the derby played?")
+    assert not answer.abstained and "every April" in answer.text, answer.reason
+
+
 def test_a_question_wrapped_in_a_request_still_asks_for_its_kind(tmp_path: Path, engine: Engine) -> None:
     """"Can you tell me when ...?" asks for a date as "When ...?" does: where the article gives
     no date for it, both are declined, not answered with a sentence that has none."""
