@@ -38,6 +38,7 @@ _LOWER_WORD = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
 # that may be such a compound typed closed ("nondeterministic").
 _HYPHENATED = re.compile(r"(?<![\w'’-])([A-Za-z]+)-([A-Za-z]+)(?![\w'’-])")
 _CLOSED = re.compile(r"(?<![\w'’-])[A-Za-z]{5,}(?![\w'’-])")
+_EDGE = "\"'“”‘’«»,;:!?.()[]"
 _POSSESSIVE = re.compile(r"(?<![\w'’-])([a-z]{3,})['’]s(?![\w'’-])")
 _ENDS_IN_S = re.compile(r"(?<![\w'’-])([A-Za-z]{3,})s(?![\w'’-])")
 
@@ -65,7 +66,8 @@ class Speller:
     def correct(self, text: str) -> str:
         """The text with each slip replaced by its corpus word (unchanged when there is none)."""
         text = _HYPHENATED.sub(self._closed, text) if "-" in text else text
-        text = _CLOSED.sub(self._opened, text) if self.hyphenated else text
+        if self.hyphenated and any(t.strip(_EDGE).lower() in self.hyphenated for t in text.split()):
+            text = _CLOSED.sub(self._opened, text)
         text = _LOWER_WORD.sub(lambda m: self.word_for(m.group(0)) or m.group(0), text)
         return _ENDS_IN_S.sub(self._possessive, text) if self.names else text
 
