@@ -255,16 +255,18 @@ def test_whose_share_a_question_asks_is_answered_with_the_figure(tmp_path: Path,
     assert not answer.abstained and answer.citations[0].quote.startswith("As the guilds count it"), answer.text
 
 
-def test_an_era_a_count_of_times_a_hyphen_and_a_metric_ton_are_no_words_the_article_lacks(town: Engine) -> None:
+def test_an_era_a_count_of_times_a_hyphen_a_metric_ton_and_a_courtesy_title_are_no_words_the_article_lacks(
+        town: Engine) -> None:
     """"AD 911" is 911 in an article that never writes "AD", "how many times" asks for a count
-    that "twice a day" gives, "light-house" is its "lighthouse" and "metric tons" its "tonnes":
-    none is declined with "It never mentions ..."."""
+    that "twice a day" gives, "light-house" is its "lighthouse", "metric tons" its "tonnes" and
+    "Mrs. Holloway" its Margaret Holloway: none is declined with "It never mentions ..."."""
     read_and_answered(town, "What happened in AD 911?", "What happened in 911?", "911")
     ferry = town.ask("How many times a day does the ferry cross the estuary?")
     assert not ferry.abstained and "twice a day" in ferry.text, ferry.reason
     read_and_answered(town, "Who designed the light-house?", "Who designed the lighthouse?", "Tomas Reyes")
     read_and_answered(town, "How many metric tons of wool do the mills spin?",
                       "How many tonnes of wool do the mills spin?", "40,000 tonnes")
+    read_and_answered(town, "What did Mrs. Holloway found?", "What did Holloway found?", "first school")
 
 
 def test_a_century_in_figures_is_searched_the_way_the_article_writes_centuries(tmp_path: Path, engine: Engine) -> None:

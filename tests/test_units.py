@@ -591,6 +591,13 @@ def test_vs_between_two_terms_is_written_as_the_corpus_writes_it() -> None:
     assert titles_as_written("Who won Smith versus Jones?", frozenset({"vs"})) == "Who won Smith vs Jones?"
     assert titles_as_written("vs NP?", frozenset({"versus"})) == "vs NP?"  # not between two terms
 
+
+def test_a_courtesy_title_the_corpus_never_writes_is_dropped() -> None:
+    assert titles_as_written("What did Mrs. Holloway found?", frozenset({"holloway"})) == "What did Holloway found?"
+    assert titles_as_written("Did Mr Smith meet Ms Jones?", frozenset()) == "Did Smith meet Jones?"
+    assert titles_as_written("Did I miss Holloway?", frozenset()) == "Did I miss Holloway?"  # a verb, not a title
+    assert titles_as_written("Who is Mrs Jones?", frozenset({"mrs"})) == "Who is Mrs Jones?"  # the corpus writes it
+
 # ---------------------------------------------------------------- numbered names
 
 
