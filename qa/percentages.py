@@ -9,11 +9,12 @@ import re
 
 from qa.text import normalize, words
 
-_UNITS = {word: value for value, word in enumerate(
+# The number words below twenty, each with its value (also read by qa/counts.py).
+UNIT_WORDS = {word: value for value, word in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen".split())}
 _TENS = {word: 10 * value for value, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
-_NUMBER_WORD = "|".join(sorted([*_UNITS, *_TENS, "hundred", "a"], key=len, reverse=True))
+_NUMBER_WORD = "|".join(sorted([*UNIT_WORDS, *_TENS, "hundred", "a"], key=len, reverse=True))
 _DIGITS = r"\d+(?:\.\d+)?"
 _RANGE_WORD = re.compile(r"(\s*(?:or|to|and|-|\u2013)\s*)")
 # Figures in digits, one or a range ("70 or 80", "20-30"), or a figure in words ("twenty-five",
@@ -30,14 +31,14 @@ def number_from_words(text: str) -> int | None:
     one number ("seven eight")."""
     said = [w for w in re.split(r"[\s-]+", text.lower().strip()) if w != "and"]
     value = 0
-    if len(said) >= 2 and said[1] == "hundred" and (said[0] == "a" or 0 < _UNITS.get(said[0], 0) < 10):
-        value, said = 100 * _UNITS.get(said[0], 1), said[2:]
+    if len(said) >= 2 and said[1] == "hundred" and (said[0] == "a" or 0 < UNIT_WORDS.get(said[0], 0) < 10):
+        value, said = 100 * UNIT_WORDS.get(said[0], 1), said[2:]
     if said and said[0] in _TENS:
         value, said = value + _TENS[said[0]], said[1:]
-        if said and 0 < _UNITS.get(said[0], 0) < 10:
-            value, said = value + _UNITS[said[0]], said[1:]
-    elif said and said[0] in _UNITS:
-        value, said = value + _UNITS[said[0]], said[1:]
+        if said and 0 < UNIT_WORDS.get(said[0], 0) < 10:
+            value, said = value + UNIT_WORDS[said[0]], said[1:]
+    elif said and said[0] in UNIT_WORDS:
+        value, said = value + UNIT_WORDS[said[0]], said[1:]
     elif value == 0:
         return None
     return None if said else value

@@ -12,6 +12,7 @@ from typing import Callable
 from qa import answer_type
 from qa.chunking import split_sentences
 from qa.errors import QuestionInvalid
+from qa.counts import counts_as_written
 from qa.percentages import percentages_as_written
 from qa.text import POSSESSIVE as _POSSESSIVE
 from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
@@ -188,11 +189,12 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
 
 
 def forms_as_written(text: str, corpus_words: frozenset[str], corpus_stems: frozenset[str]) -> str:
-    """Short years, percentages, units, titles and months as the corpus writes them ("'53" ->
-    "1853", "seventy percent" -> "70%", "kilometres" -> "km", "Saint John's" -> "St John's"),
+    """Short years, percentages, small counts, units, titles and months as the corpus writes them
+    ("'53" -> "1853", "seventy percent" -> "70%", "4 ships" -> "four ships", "kilometres" -> "km",
+    "Saint John's" -> "St John's"),
     so that a thing typed another way is no word the corpus "never mentions"."""
-    text = units_as_written(percentages_as_written(years_as_written(text, corpus_words), corpus_words),
-                            corpus_words, corpus_stems)
+    text = counts_as_written(percentages_as_written(years_as_written(text, corpus_words), corpus_words), corpus_words)
+    text = units_as_written(text, corpus_words, corpus_stems)
     return titles_as_written(text, corpus_words)
 
 

@@ -4,6 +4,10 @@ Typed short, the year was a figure the corpus never mentions ("It never mentions
 century too: "the nineteenth century" is "the 19th century" in an article that writes "19th",
 and the other way round.
 
+A day of a month typed as an ordinal is written as a figure in an article that never writes
+the ordinal: "the 8th of July" and "July 8th" are "8 July" and "July 8" where it writes "July 8,
+1853" ("It never mentions “8th”").
+
 "The 1500s" is "the 16th century" in an article that writes "16th" (or "sixteenth") and no
 year of that century: it was a figure the article "never mentions".
 
@@ -39,6 +43,10 @@ _ERA_BEFORE = re.compile(rf"(?<![\w.'’-]){_COMMON_ERA}\s+(?=\d{{1,4}}(?![\w'�
 _ERA_AFTER = re.compile(rf"(?<![\w'’-])(\d{{1,4}})\s+{_COMMON_ERA}"
                         r"(?=\s*(?:[?!.,;:)]|$)|\s+(?:and|or|to|until|till|when|who|what|where|was|were|did)\b)")
 _ERA_WORDS = frozenset({"ad", "a.d.", "ce", "c.e."})
+# A day of a month as an ordinal: "the 8th of July", "8th July", "July 8th".
+_DAY_OF_MONTH = re.compile(
+    rf"(?<![\w'’-])(?:the\s+)?(?P<day>\d{{1,2}})(?P<suffix>st|nd|rd|th)(?:\s+of)?(?P<month>\s+{MONTH}\b)"
+    rf"|(?<![\w'’-])(?P<before>{MONTH}\.?\s+)(?P<day2>\d{{1,2}})(?P<suffix2>st|nd|rd|th)(?![\w'’-])", re.IGNORECASE)
 # A century written in figures: "the 1500s" (not "the 1850s", a decade).
 _HUNDREDS = re.compile(r"(?<![\w'’-])(1?\d)00s(?![\w'’-])")
 
@@ -48,6 +56,7 @@ def years_as_written(text: str, corpus_words: frozenset[str]) -> str:
     and each century's ordinal in the form the corpus writes ("nineteenth" or "19th")."""
     if not any(c.isdigit() for c in text) and "centur" not in text.lower():  # most questions: no pass over them
         return text
+    text = _DAY_OF_MONTH.sub(lambda m: _day(m, corpus_words), text)
     text = _DECADE_APOSTROPHE.sub(lambda m: f"{m.group(1)}s", text)
     if not _ERA_WORDS & corpus_words:
         text = _ERA_AFTER.sub(r"\1", _ERA_BEFORE.sub("", text))
@@ -60,6 +69,14 @@ def years_as_written(text: str, corpus_words: frozenset[str]) -> str:
 def _year(last_two: str, corpus_words: frozenset[str]) -> str | None:
     found = [year for year in (f"{century}{last_two}" for century in range(10, 21)) if year in corpus_words]
     return found[0] if len(found) == 1 else None
+
+
+def _day(match: re.Match[str], corpus_words: frozenset[str]) -> str:
+    """"8 July" for "the 8th of July", "July 8" for "July 8th", where the corpus writes no "8th"."""
+    day, suffix = match.group("day") or match.group("day2"), match.group("suffix") or match.group("suffix2")
+    if f"{day}{suffix}".lower() in corpus_words or day not in corpus_words:
+        return match.group(0)
+    return f"{day}{match.group('month')}" if match.group("day") else f"{match.group('before')}{day}"
 
 
 def _century(hundreds: int, corpus_words: frozenset[str]) -> str | None:

@@ -303,6 +303,19 @@ def test_a_when_question_on_what_recurs_is_answered_with_when_it_recurs(tmp_path
     assert not answer.abstained and "every April" in answer.text, answer.reason
 
 
+def test_a_count_in_figures_and_a_day_as_an_ordinal_are_searched_as_the_article_writes_them(tmp_path: Path,
+                                                                                          engine: Engine) -> None:
+    """The article writes "four ships" and "July 8, 1853": "4 ships" and "the 8th of July" are
+    the same, not figures it "never mentions"."""
+    bay = engine_over(tmp_path, engine, "bay.md",
+        "# The Bay\n\nThe bay lies south of the old capital.\n\n## The Visit\n\n"
+        "On July 8, 1853, the commodore sailed four ships into the bay. The fleet stayed for nine days "
+        "before it turned south.\n")
+    read_and_answered(bay, "Who sailed 4 ships into the bay?", "Who sailed four ships into the bay?", "the commodore")
+    read_and_answered(bay, "What happened on the 8th of July, 1853?", "What happened on 8 July, 1853?",
+                      "sailed four ships")
+
+
 def test_a_question_wrapped_in_a_request_still_asks_for_its_kind(tmp_path: Path, engine: Engine) -> None:
     """"Can you tell me when ...?" asks for a date as "When ...?" does: where the article gives
     no date for it, both are declined, not answered with a sentence that has none."""

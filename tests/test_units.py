@@ -543,6 +543,17 @@ def test_a_unit_the_corpus_writes_in_another_number_is_left_as_typed() -> None:
     assert units_as_written("How many kilometres?", frozenset({"kilometre"}), frozenset({"kilometr"})) == "How many kilometres?"
 
 
+def test_a_small_count_in_figures_is_written_in_words_where_the_corpus_writes_words() -> None:
+    from qa.counts import counts_as_written
+
+    words_only = frozenset({"four", "ships", "eight", "1853"})
+    assert counts_as_written("Who led 4 ships?", words_only) == "Who led four ships?"
+    assert counts_as_written("What happened on 8 July 1853?", words_only) == "What happened on 8 July 1853?"  # a date
+    assert counts_as_written("Who led 4% of them?", words_only) == "Who led 4% of them?"  # a percentage
+    assert counts_as_written("Who led 4 ships?", words_only | {"4"}) == "Who led 4 ships?"  # the corpus writes it
+    assert counts_as_written("Who led four ships?", frozenset({"4"})) == "Who led four ships?"  # words stay
+
+
 def test_a_metric_ton_is_a_tonne_and_a_ton_is_not() -> None:
     tonnes = frozenset({"tonnes", "wool"})
     assert units_as_written("How many metric tons of wool?", tonnes, frozenset()) == "How many tonnes of wool?"
@@ -660,6 +671,17 @@ def test_a_short_year_is_the_one_corpus_year_it_can_be(typed: str, written: str)
 ])
 def test_a_century_in_figures_is_written_as_the_corpus_writes_centuries(typed: str, written: str) -> None:
     assert years_as_written(typed, frozenset({"16th", "17th", "1639"})) == written
+
+
+@pytest.mark.parametrize(("typed", "written"), [
+    ("What happened on the 8th of July, 1853?", "What happened on 8 July, 1853?"),
+    ("What happened on July 8th?", "What happened on July 8?"),
+    ("What happened on 8th July 1853?", "What happened on 8 July 1853?"),
+    ("What is the 8th of the list?", "What is the 8th of the list?"),  # no month
+])
+def test_a_day_typed_as_an_ordinal_is_a_figure_where_the_corpus_writes_days_so(typed: str, written: str) -> None:
+    assert years_as_written(typed, frozenset({"july", "8", "1853"})) == written
+    assert years_as_written(typed, frozenset({"july", "8th", "8"})) == typed  # the corpus writes "8th"
 
 
 @pytest.mark.parametrize(("typed", "written"), [
