@@ -11,8 +11,8 @@ from typing import Callable
 
 from qa import answer_type
 from qa.chunking import split_sentences
-from qa.errors import QuestionInvalid
 from qa.counts import counts_as_written
+from qa.errors import QuestionInvalid
 from qa.percentages import percentages_as_written
 from qa.text import POSSESSIVE as _POSSESSIVE
 from qa.text import STOPWORDS, content_words, has_number, normalize, stem, words
@@ -74,6 +74,7 @@ _SPANS = frozenset({"time", "times"})
 # Words that say when or how exactly, not what: "China's share as of today", "... currently".
 _QUALIFIERS = frozenset("""today currently nowadays presently recently lately still already anymore actually
     approximately roughly exactly precisely overall altogether""".split())
+_NAMING_NOTHING = _QUALIFIERS | _SPANS
 _PHRASE_BREAK = re.compile(r"[,;:()\[\]!?]")  # a noun phrase does not run past these (full stops end "U.S.")
 _PERIOD = re.compile(r"(\d{1,3})0s")  # a decade, or a century written as "the 1800s"
 _ORDINAL = re.compile(r"(\d{1,2})(?:st|nd|rd|th)")
@@ -232,7 +233,7 @@ def measured_terms(text: str, window: int = 3, up_to_verb: bool = False) -> tupl
         found.extend(content_words(match.group(0)))
         rest = text[match.end():]
         after = content_words(_noun_phrase(rest) if up_to_verb else rest)[:window]
-        found.extend(w for w in after if not (up_to_verb and w in _QUALIFIERS | _SPANS))
+        found.extend(w for w in after if not (up_to_verb and w in _NAMING_NOTHING))
     return tuple(w for w in dict.fromkeys(found) if w not in _FIGURE_KINDS)
 
 
