@@ -228,9 +228,9 @@ class Engine:
         s, query, k = self.settings, prepared.query, prepared.k
         embedded = time.perf_counter()
         word_vectors = _word_vectors(query, vectors[1:], self.index)
-        pool = search(self.index, query.searched_for, vectors[0], depth=max(s.candidates, k), rrf_k=s.rrf_k,
+        pool = search(self.index, vectors[0], prepared.lexical, depth=max(s.candidates, k), rrf_k=s.rrf_k,
                       mode=prepared.mode, pool_passages=max(s.pool_passages, k), sentence_hits=s.pool_sentence_hits,
-                      backend=self.backend, sources=prepared.sources, lexical=prepared.lexical)
+                      backend=self.backend, sources=prepared.sources)
         retrieved = time.perf_counter()
         missing = missing_names(query, vectors[1:], self.index, s.unknown_term_similarity)
         rows = {row for sid in pool.sentences for row in self.index.sentence_chunks(sid)}

@@ -197,29 +197,27 @@ def legs_for(index: Index, backend: SearchBackend | None = None,
 
 def lexical_hits(backend: SearchBackend, query: str, *, depth: int, sentence_hits: int, mode: str) -> Lexical:
     """The BM25 legs of `search` (none for the dense retriever). The engine runs them before the
-    question is embedded: run after the model, which leaves the processor's caches cold, they
-    took about 0.2 ms longer per question on this machine."""
+    question is embedded: they need its words only, and the model leaves the processor's caches
+    cold for what runs after it (scripts/bench_bm25_first.py measures the two orders)."""
     if mode not in ("hybrid", "bm25"):
         return Lexical([], [])
     return Lexical(backend.bm25_chunks(query, depth), backend.bm25_sentences(query, sentence_hits))
 
 
-def search(index: Index, query: str, query_vector: np.ndarray, *, depth: int, rrf_k: int, mode: str,
+def search(index: Index, query_vector: np.ndarray, lexical: Lexical, *, depth: int, rrf_k: int, mode: str,
            pool_passages: int, sentence_hits: int, backend: SearchBackend | None = None,
-           sources: frozenset[str] | None = None, lexical: Lexical | None = None) -> Pool:
+           sources: frozenset[str] | None = None) -> Pool:
     """The candidate pool of one question.
 
-    `query` is the question as resolved against the history (`Query.searched_for`) and
-    `query_vector` its embedding; `depth` is how deep each leg looks (`Settings.candidates`),
+    `query_vector` is the embedding of the question as resolved against the history
+    (`Query.searched_for`) and `lexical` the BM25 legs' hits for it (`lexical_hits`, run with
+    the same depth, mode and sources); `depth` is how deep each leg looks (`Settings.candidates`),
     `rrf_k` the fusion constant, `mode` the retriever ("hybrid", "dense" or "bm25"), and
     `pool_passages` / `sentence_hits` how many fused passages and leg hits become candidates
     (`Settings.pool_passages`, `Settings.pool_sentence_hits`). `backend` runs the legs (default:
     FAISS and bm25s on `index`); the fusion is ours whichever backend searched. `sources`, when
-    given, restricts every leg to the documents it names. `lexical` holds the BM25 legs' hits
-    when they were run already (`lexical_hits`, with the same query, depth, mode and sources)."""
+    given, restricts every leg to the documents it names."""
     backend = legs_for(index, backend, sources)
-    if lexical is None:
-        lexical = lexical_hits(backend, query, depth=depth, sentence_hits=sentence_hits, mode=mode)
     use_dense = mode in ("hybrid", "dense")
     dense = dense_ranking(backend, query_vector, depth) if use_dense else []
     hits = backend.dense_sentences(query_vector, depth) if use_dense else []

@@ -18,17 +18,33 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.bench import floor_query, load_questions  # noqa: E402
-from qa.engine import Engine, get_engine  # noqa: E402
+from qa.engine import Engine, _Prepared, get_engine  # noqa: E402
+from qa.query import Query  # noqa: E402
+from qa.retrieve import Lexical, legs_for, lexical_hits  # noqa: E402
 from qa.types import Answer  # noqa: E402
 
 
 def ask(engine: Engine, question: str, history: tuple[str, ...], legs_first: bool) -> Answer:
-    """`Engine.ask`'s steps; with `legs_first` False, the BM25 legs run inside the search, after the encode."""
-    prepared = engine._prepare(question, history, None, None, None, None)
+    """`Engine.ask`'s steps; with `legs_first` False, the BM25 legs run after the encode instead
+    (as the engine did before): the preparation leaves them out, and they run once, later."""
     if not legs_first:
-        prepared = dataclasses.replace(prepared, lexical=None)
+        engine._prepared = _without_legs  # type: ignore[method-assign]  # this instance only
+    try:
+        prepared = engine._prepare(question, history, None, None, None, None)
+    finally:
+        vars(engine).pop("_prepared", None)
     vectors = engine.embedder.encode(prepared.texts)
+    if not legs_first:
+        s = engine.settings
+        legs = legs_for(engine.index, engine.backend, prepared.sources)
+        prepared = dataclasses.replace(prepared, lexical=lexical_hits(
+            legs, prepared.query.searched_for, depth=max(s.candidates, prepared.k),
+            sentence_hits=s.pool_sentence_hits, mode=prepared.mode))
     return engine.decide(engine._candidates_from(prepared, vectors, 0.0))
+
+
+def _without_legs(query: Query, k: int, mode: str, sources: frozenset[str] | None) -> _Prepared:
+    return _Prepared(query, k, mode, Lexical([], []), sources)
 
 
 def main(rounds: int) -> None:
