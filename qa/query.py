@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Callable
 
 from qa import answer_type
+from qa.amounts import amounts_as_written
 from qa.chunking import split_sentences
 from qa.counts import counts_as_written
 from qa.errors import QuestionInvalid
@@ -190,11 +191,12 @@ def analyse(question: str, history: tuple[str, ...], names: frozenset[str], corp
 
 
 def forms_as_written(text: str, corpus_words: frozenset[str], corpus_stems: frozenset[str]) -> str:
-    """Short years, percentages, small counts, units, titles and months as the corpus writes them
-    ("'53" -> "1853", "seventy percent" -> "70%", "4 ships" -> "four ships", "kilometres" -> "km",
-    "Saint John's" -> "St John's"),
+    """Short years, large amounts, percentages, small counts, units, titles and months as the
+    corpus writes them ("'53" -> "1853", "$1 million" -> "$1,000,000", "seventy percent" -> "70%",
+    "4 ships" -> "four ships", "kilometres" -> "km", "Saint John's" -> "St John's"),
     so that a thing typed another way is no word the corpus "never mentions"."""
-    text = counts_as_written(percentages_as_written(years_as_written(text, corpus_words), corpus_words), corpus_words)
+    text = amounts_as_written(years_as_written(text, corpus_words), corpus_words)
+    text = counts_as_written(percentages_as_written(text, corpus_words), corpus_words)
     text = units_as_written(text, corpus_words, corpus_stems)
     return titles_as_written(text, corpus_words)
 

@@ -554,6 +554,32 @@ def test_a_small_count_in_figures_is_written_in_words_where_the_corpus_writes_wo
     assert counts_as_written("Who led four ships?", frozenset({"4"})) == "Who led four ships?"  # words stay
 
 
+_GROUPED = frozenset({"1,000,000", "1", "prize", "dollars"})
+_SCALED = frozenset({"2.5", "million", "1.2", "bn", "4", "visitors"})
+
+
+@pytest.mark.parametrize(("typed", "corpus_words", "written"), [
+    ("Is there a $1 million prize?", _GROUPED, "Is there a $1,000,000 prize?"),
+    ("a $1M prize", _GROUPED, "a $1,000,000 prize"),
+    ("one million dollars", _GROUPED, "1,000,000 dollars"),
+    ("a million dollars", _GROUPED, "1,000,000 dollars"),
+    ("1000000 dollars", _GROUPED, "1,000,000 dollars"),
+    ("2,500,000 visitors", _SCALED, "2.5 million visitors"),
+    ("2500000 visitors", _SCALED, "2.5 million visitors"),
+    ("$1.2 billion", _SCALED, "$1.2 bn"),
+    ("4 million visitors", _SCALED, "4 million visitors"),  # the corpus writes it so
+    ("3 million visitors", _SCALED, "3 million visitors"),  # ... or in no form
+    ("In 1853 and 1854", _GROUPED, "In 1853 and 1854"),  # years, not amounts
+    ("a 5m wall", frozenset({"5,000,000"}), "a 5m wall"),  # five metres: a letter scales only after a sign
+    ("10,000-20,000 visitors", frozenset({"10000"}), "10,000-20,000 visitors"),  # a range stays
+])
+def test_a_large_amount_is_written_as_the_corpus_writes_it(typed: str, corpus_words: frozenset[str],
+                                                           written: str) -> None:
+    from qa.amounts import amounts_as_written
+
+    assert amounts_as_written(typed, corpus_words) == written
+
+
 def test_a_metric_ton_is_a_tonne_and_a_ton_is_not() -> None:
     tonnes = frozenset({"tonnes", "wool"})
     assert units_as_written("How many metric tons of wool?", tonnes, frozenset()) == "How many tonnes of wool?"
