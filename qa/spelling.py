@@ -21,11 +21,17 @@ Two words joined by a hyphen are read as one where the corpus writes them so and
 the hyphen ("light-house" is "lighthouse"): a hyphenated term counts as a name, and one the
 corpus lacks was declined ("It never mentions “light-house”"). The other way round, a word the
 corpus writes only with a hyphen is read with it ("nondeterministic" is "non-deterministic").
+
+A word typed without the accents the corpus writes it with is read with them ("Gottingen" is
+"Göttingen", "Sao" is "São"), and one typed with accents the corpus leaves out is read
+without them, when the corpus has exactly one word of that spelling. Typed another way, the
+name was one the article "never mentions", and quoted no sentence word for word.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Callable, Iterable
 
@@ -41,6 +47,10 @@ _CLOSED = re.compile(r"(?<![\w'’-])[A-Za-z]{5,}(?![\w'’-])")
 _EDGE = "\"'“”‘’«»,;:!?.()[]"
 _POSSESSIVE = re.compile(r"(?<![\w'’-])([a-z]{3,})['’]s(?![\w'’-])")
 _ENDS_IN_S = re.compile(r"(?<![\w'’-])([A-Za-z]{3,})s(?![\w'’-])")
+_LETTER_WORD = re.compile(r"(?<![\w'’-])[^\W\d_]{2,}(?![\w'’-])")
+# Letters that are no letter and an accent, and so have no decomposition: read as English types them.
+_PLAIN_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th",
+                                "ı": "i"})
 
 
 class Speller:
@@ -62,12 +72,15 @@ class Speller:
         self.names = names
         self.possessed = possessed
         self.word_for = lru_cache(maxsize=4096)(self._word_for)  # users repeat words; each check tokenizes
+        self.unaccented = _unaccented_words(self.words)
 
     def correct(self, text: str) -> str:
         """The text with each slip replaced by its corpus word (unchanged when there is none)."""
         text = _HYPHENATED.sub(self._closed, text) if "-" in text else text
         if self.hyphenated and any(t.strip(_EDGE).lower() in self.hyphenated for t in text.split()):
             text = _CLOSED.sub(self._opened, text)
+        if self.unaccented:
+            text = _LETTER_WORD.sub(self._accented, text)
         text = _LOWER_WORD.sub(lambda m: self.word_for(m.group(0)) or m.group(0), text)
         return _ENDS_IN_S.sub(self._possessive, text) if self.names else text
 
@@ -87,6 +100,17 @@ class Speller:
         written = self.hyphenated[key]
         return written.upper() if typed.isupper() else written.capitalize() if typed[:1].isupper() else written
 
+    def _accented(self, match: re.Match[str]) -> str:
+        """A word typed with other accents than the corpus's one word of that spelling ("Gottingen")."""
+        typed = match.group(0)
+        key = typed.lower()
+        if key in self.words:
+            return typed
+        written = self.unaccented.get(without_accents(key))
+        if written is None:
+            return typed
+        return written.upper() if typed.isupper() else written.capitalize() if typed[:1].isupper() else written
+
     def _possessive(self, match: re.Match[str]) -> str:
         word, name = match.group(0), match.group(1)
         if word.lower() in self.words or name.lower() not in self.names or name.lower() not in self.possessed:
@@ -98,6 +122,26 @@ class Speller:
             return None
         near = {w for w in _one_edit(word) if w in self.words}
         return next(iter(near)) if len(near) == 1 else None
+
+
+def without_accents(word: str) -> str:
+    """The word in plain letters: "göttingen" -> "gottingen", "straße" -> "strasse"."""
+    if word.isascii():
+        return word
+    decomposed = unicodedata.normalize("NFKD", word.translate(_PLAIN_LETTERS))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _unaccented_words(words: frozenset[str]) -> dict[str, str]:
+    """Each spelling in plain letters of a corpus word -> that word, where the corpus writes
+    some word of that spelling with accents and has only one word of it. Empty for a corpus
+    that writes no accents: its questions need no pass."""
+    spelt: dict[str, set[str]] = {}
+    for word in words:
+        spelt.setdefault(without_accents(word), set()).add(word)
+    if all(key in found and len(found) == 1 for key, found in spelt.items()):
+        return {}
+    return {key: next(iter(found)) for key, found in spelt.items() if len(found) == 1}
 
 
 def possessed_names(texts: Iterable[str], names: frozenset[str]) -> frozenset[str]:

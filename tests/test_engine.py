@@ -288,6 +288,9 @@ _RIVALS = ("# Two Clubs\n\nThe town has two football clubs.\n\n## Matches\n\nThe
 _BAY = ("# The Bay\n\nThe bay lies south of the old capital.\n\n## The Visit\n\n"
         "On July 8, 1853, the commodore sailed four ships into the bay. The fleet stayed for nine days "
         "before it turned south.\n")
+_MAKER = ("# Karl Weiss\n\nKarl Weiss was a German instrument maker.\n\n## Life\n\n"
+          "Weiss studied physics at Göttingen under a famous teacher. He then opened a workshop in Köln, where he "
+          "built microscopes for the university. In 1880 he sold the workshop to his nephew.\n")
 _PIER = ("# The Pier\n\nThe pier is the longest on the coast.\n\n## Funding\n\n"
          "In 1998 the harbour council raised US$2,500,000 to rebuild the pier. The pier now draws 1.2 million "
          "visitors a year, most of them in summer.\n")
@@ -305,8 +308,10 @@ _PIER = ("# The Pier\n\nThe pier is the longest on the coast.\n\n## Funding\n\n"
     (_PIER, "Who raised $2.5 million to rebuild the pier?", "Who raised $2,500,000 to rebuild the pier?",
      "harbour council"),
     (_PIER, "What draws 1,200,000 visitors a year?", "What draws 1.2 million visitors a year?", "The pier now draws"),
+    # typed without the article's accents: the sentence on Göttingen had come first
+    (_MAKER, "What did Weiss build in Koln?", "What did Weiss build in Köln?", "built microscopes"),
 ], ids=["century-in-figures", "vs", "closed-compound", "count-in-figures", "ordinal-day", "amount-scaled",
-        "amount-grouped"])
+        "amount-grouped", "accents"])
 def test_a_question_typed_another_way_is_searched_as_the_article_writes_it(
         tmp_path: Path, engine: Engine, article: str, question: str, searched_for: str, quoting: str) -> None:
     """Each question writes a thing another way than the article does; typed so it was a word

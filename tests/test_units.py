@@ -298,6 +298,22 @@ def test_a_hyphenated_pair_is_read_as_the_corpus_writes_it_closed_or_hyphenated(
     assert speller.correct("Lithiumion cells") == "Lithium-ion cells"
 
 
+def test_a_word_typed_without_the_corpus_accents_is_read_with_them() -> None:
+    from qa.spelling import Speller
+
+    speller = Speller(["göttingen", "são", "paulo", "straße", "résumé", "resume", "zurich", "studied"], frozenset(),
+                      is_word=lambda word: True)
+    assert speller.correct("Who studied at Gottingen?") == "Who studied at Göttingen?"
+    assert speller.correct("WHO STUDIED AT GOTTINGEN?") == "WHO STUDIED AT GÖTTINGEN?"
+    assert speller.correct("What is in Sao Paulo?") == "What is in São Paulo?"
+    assert speller.correct("Which strasse?") == "Which straße?"
+    assert speller.correct("Who moved to Zürich?") == "Who moved to Zurich?"  # the corpus writes no accent there
+    assert speller.correct("Is it a resume?") == "Is it a resume?"  # a corpus word as typed
+    assert speller.correct("Is it a resumé?") == "Is it a resumé?"  # two corpus words of that spelling
+    plain = Speller(["gottingen", "studied"], frozenset(), is_word=lambda word: True)
+    assert plain.unaccented == {} and plain.correct("Who studied at Göttingen?") == "Who studied at Göttingen?"
+
+
 def test_a_slip_is_read_as_the_one_corpus_word_an_edit_away() -> None:
     from qa.spelling import Speller
 
