@@ -10,10 +10,12 @@ something near this" (see README, "How it works").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa import answer_type
 from qa.features import FEATURES, answerability_row, profile
 from qa.index import Index
 from qa.model import AnswerModel
@@ -163,7 +165,7 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
         return _abstain(confidence, _abstain_reason(query, scoring, choice.allowed if not kind_absent else [choice.best]))
     sids = scoring.pool.sentences
     quoted = [(index.sentences[sids[i]], float(scoring.probabilities[i])) for i in choice.quoted]
-    return _answer(quoted, choice.holder, confidence)
+    return _answer(quoted, choice.holder, confidence, replies=answer_type.asks_yes_or_no(query.question))
 
 
 def lacks_asked_kind(features: np.ndarray, row: int) -> bool:
@@ -194,16 +196,31 @@ def _repeats(a: Sentence, b: Sentence, index: Index) -> bool:
 
 
 def _answer(quoted: list[tuple[Sentence, float]], holder: dict[int, Passage], confidence: float,
-            reason: str = "Answered from the article.") -> Composed:
+            reason: str = "Answered from the article.", replies: bool = False) -> Composed:
+    """The answer quoting `quoted`. A sentence opening with "Yes." or "No." replies to the
+    question of its own section (an FAQ's), not to the user's: unless the user asked yes or no
+    too (`replies`), the quote starts after that word ("Why do I need a claim exam?" was answered
+    "No. We'll ask you to have a claim exam only if ...")."""
     citations = []
     for n, (s, probability) in enumerate(quoted, 1):
         chunk = holder[s.id].chunk
+        skip = 0 if replies else _reply_length(s.text)
         citations.append(Citation(
-            n=n, chunk_id=chunk.id, source=s.source, section=s.section, quote=s.text, start=s.start, end=s.end,
-            passage=chunk.text, passage_start=chunk.start, score=probability, page=s.page,
+            n=n, chunk_id=chunk.id, source=s.source, section=s.section, quote=s.text[skip:], start=s.start + skip,
+            end=s.end, passage=chunk.text, passage_start=chunk.start, score=probability, page=s.page,
         ))
     text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
     return Composed(text, tuple(citations), confidence, False, reason)
+
+
+_REPLY = re.compile(r"(?:yes|no)[.!]\s+(?=\w)", re.I)
+
+
+def _reply_length(text: str) -> int:
+    """Characters of a bare "Yes." or "No." opening the text, with the space after it (0 for none,
+    and for a text that is only the reply)."""
+    reply = _REPLY.match(text)
+    return reply.end() if reply else 0
 
 
 def _abstain(confidence: float, reason: str) -> Composed:

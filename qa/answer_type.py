@@ -163,6 +163,16 @@ def question_type(question: str) -> str:
     return OTHER
 
 
+_YES_NO_QUESTION = re.compile(rf"^(?!\W*(?:(?:and|so|but|then)\s+)?{_LEAD_IN}(?:who|whom|whose|what|which|when|where|why"
+                              rf"|how)\b)\W*(?:(?:and|so|but|then)\s+)?{_YES_NO_OPENER}\b", re.I)
+
+
+def asks_yes_or_no(question: str) -> bool:
+    """Whether the question asks yes or no ("Does everyone need an exam?"), not what, when or
+    why; a request wrapping a question word ("Can you tell me when ...?") asks what that word asks."""
+    return bool(_YES_NO_QUESTION.search(question))
+
+
 def dates(text: str) -> list[str]:
     """Time expressions in the text, as written."""
     found = [m.group(0) for m in _DATE.finditer(text)] + [m.group(0) for m in _ERA.finditer(text)]

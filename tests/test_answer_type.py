@@ -102,6 +102,15 @@ def test_question_types(question: str, kind: str) -> None:
     assert at.question_type(question) == kind
 
 
+@pytest.mark.parametrize(("question", "yes_or_no"), [
+    ("Does everyone need an exam?", True), ("and is it free?", True), ("Can I bring my children?", True),
+    ("Why do I need an exam?", False), ("In what case is an exam needed?", False), ("what if i cant make it", False),
+    ("Can you tell me when the mills were built?", False), ("Do you know who designed it?", False),
+])
+def test_a_question_opening_with_an_auxiliary_asks_yes_or_no(question: str, yes_or_no: bool) -> None:
+    assert at.asks_yes_or_no(question) is yes_or_no
+
+
 def test_a_sentence_gives_a_kind_only_beyond_what_the_question_holds() -> None:
     offer = at.Offer.of("Tomas Reyes designed the lighthouse in 1895.")
     assert offer.gives(at.DATE, "When was the lighthouse designed?", frozenset({"lighthouse"}))

@@ -319,6 +319,22 @@ def test_a_question_typed_another_way_is_searched_as_the_article_writes_it(
     read_and_answered(engine_over(tmp_path, engine, "article.md", article), question, searched_for, quoting)
 
 
+def test_a_yes_or_no_from_the_article_s_faq_answers_only_a_yes_or_no_question(tmp_path: Path, engine: Engine) -> None:
+    """"No." replies to its section's question. Quoted for "In what case ...?", it answered
+    something the user never asked; asked yes or no, it is the answer and stays."""
+    permits = engine_over(tmp_path, engine, "permits.md",
+        "# Building permits\n\nThe county issues building permits for homes near the river.\n\n"
+        "## Does everyone who builds a shed need a permit?\n\nNo. You need a permit only if the shed stands within "
+        "ten metres of the river bank.\n\n## How long does a permit take?\n\nMost permits are issued within three "
+        "weeks of the application.\n")
+    asked_why = permits.ask("In what case does a shed need a permit?")
+    assert not asked_why.abstained and asked_why.citations[0].quote.startswith("You need a permit only if"), asked_why.text
+    asked_whether = permits.ask("Does everyone who builds a shed need a permit?")
+    assert not asked_whether.abstained and asked_whether.citations[0].quote.startswith("No. You need"), asked_whether.text
+    for answer in (asked_why, asked_whether):
+        grounded(permits, answer)
+
+
 def test_a_question_wrapped_in_a_request_still_asks_for_its_kind(tmp_path: Path, engine: Engine) -> None:
     """"Can you tell me when ...?" asks for a date as "When ...?" does: where the article gives
     no date for it, both are declined, not answered with a sentence that has none."""
