@@ -165,7 +165,8 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
         return _abstain(confidence, _abstain_reason(query, scoring, choice.allowed if not kind_absent else [choice.best]))
     sids = scoring.pool.sentences
     quoted = [(index.sentences[sids[i]], float(scoring.probabilities[i])) for i in choice.quoted]
-    return _answer(quoted, choice.holder, confidence, replies=answer_type.asks_yes_or_no(query.question))
+    quoted, holder = _with_lists(quoted, choice.holder, index)
+    return _answer(quoted, holder, confidence, replies=answer_type.asks_yes_or_no(query.question))
 
 
 def lacks_asked_kind(features: np.ndarray, row: int) -> bool:
@@ -195,6 +196,11 @@ def _repeats(a: Sentence, b: Sentence, index: Index) -> bool:
     return len(words_a & words_b) >= DUPLICATE_WORD_SHARE * min(len(words_a), len(words_b))
 
 
+# The most list sentences quoted after a sentence that ends in a colon.
+MAX_LIST_SENTENCES = 10
+_LIST_MARKER = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+")
+
+
 def _answer(quoted: list[tuple[Sentence, float]], holder: dict[int, Passage], confidence: float,
             reason: str = "Answered from the article.", replies: bool = False) -> Composed:
     """The answer quoting `quoted`. A sentence opening with "Yes." or "No." replies to the
@@ -211,6 +217,56 @@ def _answer(quoted: list[tuple[Sentence, float]], holder: dict[int, Passage], co
         ))
     text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
     return Composed(text, tuple(citations), confidence, False, reason)
+
+
+def _with_lists(quoted: list[tuple[Sentence, float]], holder: dict[int, Passage],
+                index: Index) -> tuple[list[tuple[Sentence, float]], dict[int, Passage]]:
+    """The quoted sentences, each one that ends in a colon followed by the list it introduces
+    ("To reschedule your appointment:" is no answer without "Call 800-827-1000, or" and "Go to
+    your nearest VA regional benefit office."). The items do not count as the answer's extra
+    sentences: they finish the one that introduces them. Each is cited with the passage that
+    holds it, which may follow the introduction's."""
+    if not any(s.text.rstrip().endswith(":") for s, _probability in quoted):
+        return quoted, holder
+    out: list[tuple[Sentence, float]] = []
+    seen: set[int] = set()
+    holder = dict(holder)
+    for sentence, probability in quoted:
+        if sentence.id in seen:
+            continue
+        out.append((sentence, probability))
+        seen.add(sentence.id)
+        if not sentence.text.rstrip().endswith(":"):
+            continue
+        for item in _list_after(sentence, index):
+            if item.id not in seen:
+                out.append((item, probability))
+                seen.add(item.id)
+                holder.setdefault(item.id, _passage_holding(item, holder[sentence.id], index))
+    return out, holder
+
+
+def _list_after(sentence: Sentence, index: Index) -> list[Sentence]:
+    """The sentences of the list items right after `sentence`, in its section (at most
+    MAX_LIST_SENTENCES): those on a line that opens with a list marker ("- ", "* ", "1. ")."""
+    text = next((d.text for d in index.documents if d.source == sentence.source), "")
+    items = []
+    for sid in range(sentence.id + 1, min(len(index.sentences), sentence.id + 1 + MAX_LIST_SENTENCES)):
+        item = index.sentences[sid]
+        line_start = text.rfind("\n", 0, item.start) + 1
+        if item.source != sentence.source or item.section != sentence.section or not _LIST_MARKER.match(text, line_start):
+            break
+        items.append(item)
+    return items
+
+
+def _passage_holding(item: Sentence, beside: Passage, index: Index) -> Passage:
+    """The passage `beside` when it holds `item`, else the first chunk that does, ranked as `beside`."""
+    rows = index.sentence_chunks(item.id)
+    if index.chunk_row(beside.chunk.id) in rows or not rows:
+        return beside
+    return Passage(chunk=index.chunks[rows[0]], rank=beside.rank, score=beside.score, fused_score=None,
+                   dense_score=None, bm25_score=None)
 
 
 _REPLY = re.compile(r"(?:yes|no)[.!]\s+(?=\w)", re.I)

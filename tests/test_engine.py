@@ -335,6 +335,22 @@ def test_a_yes_or_no_from_the_article_s_faq_answers_only_a_yes_or_no_question(tm
         grounded(permits, answer)
 
 
+def test_a_sentence_that_introduces_a_list_is_quoted_with_its_items(tmp_path: Path, engine: Engine) -> None:
+    """"To apply for a permit, you can:" answers nothing without the items after it, which are
+    paragraphs of their own, in a passage of their own."""
+    permits = engine_over(tmp_path, engine, "permits.md",
+        "# Building permits\n\nThe county issues building permits for homes near the river.\n\n"
+        "## Applying\n\nTo apply for a building permit, you can:\n\n- Fill in the form at the county office, or\n"
+        "- Send the form by post to the planning desk.\n\nMost permits are issued within three weeks.\n")
+    answer = permits.ask("How do I apply for a building permit?")
+    assert not answer.abstained, answer.reason
+    quotes = [c.quote for c in answer.citations]
+    intro = quotes.index("To apply for a building permit, you can:")
+    assert quotes[intro + 1:intro + 3] == ["Fill in the form at the county office, or",
+                                           "Send the form by post to the planning desk."], answer.text
+    grounded(permits, answer)
+
+
 def test_a_question_wrapped_in_a_request_still_asks_for_its_kind(tmp_path: Path, engine: Engine) -> None:
     """"Can you tell me when ...?" asks for a date as "When ...?" does: where the article gives
     no date for it, both are declined, not answered with a sentence that has none."""
