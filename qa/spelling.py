@@ -47,7 +47,7 @@ _CLOSED = re.compile(r"(?<![\w'’-])[A-Za-z]{5,}(?![\w'’-])")
 _EDGE = "\"'“”‘’«»,;:!?.()[]"
 _POSSESSIVE = re.compile(r"(?<![\w'’-])([a-z]{3,})['’]s(?![\w'’-])")
 _ENDS_IN_S = re.compile(r"(?<![\w'’-])([A-Za-z]{3,})s(?![\w'’-])")
-_LETTER_WORD = re.compile(r"(?<![\w'’-])[^\W\d_]{2,}(?![\w'’-])")
+_LETTER_WORD = re.compile(r"(?<![\w'’-])[^\W\d_]{2,}(?![\w-])(?!['’](?!s\b))")  # "Dvorak" in "Dvorak's" too
 # Letters that are no letter and an accent, and so have no decomposition: read as English types them.
 _PLAIN_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th",
                                 "ı": "i"})

@@ -306,6 +306,8 @@ def test_a_word_typed_without_the_corpus_accents_is_read_with_them() -> None:
     assert speller.correct("Who studied at Gottingen?") == "Who studied at Göttingen?"
     assert speller.correct("WHO STUDIED AT GOTTINGEN?") == "WHO STUDIED AT GÖTTINGEN?"
     assert speller.correct("What is in Sao Paulo?") == "What is in São Paulo?"
+    assert speller.correct("Who is Gottingen's mayor?") == "Who is Göttingen's mayor?"
+    assert speller.correct("Who is Gottingen'x?") == "Who is Gottingen'x?"  # no word of the corpus
     assert speller.correct("Which strasse?") == "Which straße?"
     assert speller.correct("Who moved to Zürich?") == "Who moved to Zurich?"  # the corpus writes no accent there
     assert speller.correct("Is it a resume?") == "Is it a resume?"  # a corpus word as typed
