@@ -31,7 +31,8 @@ from qa.ui_assets import COUNT_JS, CSS, HEAD, SCORES_JS, STAMP_SENT_JS
 from qa.ui_uploads import ACCEPTED, ALL_DOCUMENTS, RefuseUploads, chosen_sources, document_choices, make_on_upload
 from qa.ui_html import EMPTY_PANEL, esc, render_header, render_panel, render_question, render_reply
 
-# Article facts offered beside the FAQ questions (which are read from the index).
+# Facts of the bundled article offered beside the FAQ questions (which are read from the
+# index), on a corpus that answers them.
 FACT_EXAMPLES = (
     "What share of lithium-ion battery production does China have?",
     "What market share is Europe aiming for by 2030?",
@@ -67,13 +68,15 @@ def confidence_label(p: float) -> str:
 
 
 def example_questions(engine: Engine) -> list[str]:
-    """The article's own FAQ questions (headings ending in '?'), read from the index, plus a few facts."""
+    """The corpus's own FAQ questions (headings ending in '?'), read from the index, plus the
+    bundled article's facts that the corpus answers: on another corpus, "What share of
+    lithium-ion battery production does China have?" would only be declined."""
     found: list[str] = []
     for chunk in sorted(engine.index.chunks, key=lambda c: (c.source, c.start)):
         heading = heading_of(chunk.section).strip()
         if heading.endswith("?") and heading not in found:
             found.append(heading)
-    return found + [q for q in FACT_EXAMPLES if q not in found]
+    return found + [q for q in FACT_EXAMPLES if q not in found and not engine.ask(q).abstained]
 
 
 def counter_html(settings: Settings) -> str:

@@ -21,7 +21,8 @@ from qa import ui
 from qa.errors import QAError
 from qa.feedback import append_feedback, record_dislike
 from qa.serving import exposure_warning
-from qa.settings import PROJECT_ROOT
+from qa.engine import Engine
+from qa.settings import PROJECT_ROOT, Settings
 from qa.types import Citation
 from qa.ui_html import esc, link_markers, passage_html, render_panel, render_reply
 
@@ -291,6 +292,16 @@ def test_examples_hold_the_five_faq_questions_of_the_article(engine) -> None:
     examples = ui.example_questions(engine)
     assert examples[:5] == headings
     assert CHINA in examples
+
+
+def test_the_bundled_article_s_facts_are_no_examples_on_a_corpus_that_does_not_answer_them(
+        tmp_path: Path, engine) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ferry.md").write_text("# The Ferry\n\nThe ferry crosses the estuary twice a day.\n\n"
+                                     "## When does the ferry run?\n\nIt runs from April to October.\n", encoding="utf-8")
+    other = Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"), embedder=engine.embedder)
+    assert ui.example_questions(other) == ["When does the ferry run?"]
 
 
 def test_exposure_warning_only_beyond_this_machine() -> None:
