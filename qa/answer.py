@@ -17,11 +17,12 @@ import numpy as np
 
 from qa import answer_type
 from qa.features import FEATURES, answerability_row, profile
-from qa.index import Index
+from qa.index import Index, heading_of
 from qa.model import AnswerModel
-from qa.query import Query
+from qa.query import Query, names_a_summary
 from qa.retrieve import Pool
 from qa.settings import Settings
+from qa.text import content_stems
 from qa.types import Citation, Passage, Sentence
 
 # Two sentences closer than this say the same thing (a summary list restating the text).
@@ -152,7 +153,7 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
     `settings` gives the most sentences an answer may quote; `threshold` is
     `Engine.abstain_threshold` (0 to see the answer an abstention would hide)."""
     if query.wants_summary:
-        return summary(index, settings)
+        return summary(index, settings, query.searched_for)
     choice = choose(scoring, passages, index, extra_threshold=model.extra_threshold,
                     max_sentences=settings.max_answer_sentences)
     if choice.best is None:
@@ -174,8 +175,14 @@ def lacks_asked_kind(features: np.ndarray, row: int) -> bool:
     return bool(features[row, _TYPE_ABSENT])
 
 
-def summary(index: Index, settings: Settings) -> Composed:
-    """The gist of a corpus is its opening: the first sentences of each document's lead."""
+def summary(index: Index, settings: Settings, question: str = "") -> Composed:
+    """The gist of a corpus is its opening: the first sentences of each document's lead. A
+    section whose heading is the summary asked for ("What are the key takeaways?", under "Key
+    Takeaways") is quoted instead, all of its list."""
+    asked = _summary_section(index, question, settings.max_answer_sentences)
+    if asked:
+        holder = {s.id: _passage_of(s, index) for s in asked}
+        return _answer([(s, 1.0) for s in asked], holder, 1.0, reason=f"A summary: the article's “{heading_of(asked[0].section)}”.")
     leads = [row for row, chunk in enumerate(index.chunks) if row == 0 or index.chunks[row - 1].source != chunk.source]
     quoted: list[tuple[Sentence, float]] = []
     holder: dict[int, Passage] = {}
@@ -186,6 +193,27 @@ def summary(index: Index, settings: Settings) -> Composed:
             quoted.append((index.sentences[sid], 1.0))
             holder[sid] = passage
     return _answer(quoted, holder, 1.0, reason="A summary: the opening sentences of the article.")
+
+
+def _summary_section(index: Index, question: str, max_sentences: int) -> list[Sentence]:
+    """The opening sentences of the first section whose heading names a summary and holds no
+    word the question lacks ("Key Takeaways" for "What are the key takeaways?"): a list whole
+    (up to MAX_LIST_SENTENCES), else `max_sentences`. Empty for none."""
+    asked = frozenset(content_stems(question))
+    for sentence in index.sentences:
+        heading = heading_of(sentence.section)
+        stems = frozenset(content_stems(heading))
+        if stems and stems <= asked and names_a_summary(heading):
+            section = [s for s in index.sentences[sentence.id: sentence.id + MAX_LIST_SENTENCES]
+                       if s.section == sentence.section and s.source == sentence.source]
+            text = _document_text(index, sentence.source)
+            return section if all(_in_list_item(s, text) for s in section) else section[:max_sentences]
+    return []
+
+
+def _passage_of(sentence: Sentence, index: Index) -> Passage:
+    chunk = index.chunks[index.sentence_chunks(sentence.id)[0]]
+    return Passage(chunk=chunk, rank=1, score=1.0, fused_score=None, dense_score=None, bm25_score=None)
 
 
 def _repeats(a: Sentence, b: Sentence, index: Index) -> bool:
@@ -249,15 +277,23 @@ def _with_lists(quoted: list[tuple[Sentence, float]], holder: dict[int, Passage]
 def _list_after(sentence: Sentence, index: Index) -> list[Sentence]:
     """The sentences of the list items right after `sentence`, in its section (at most
     MAX_LIST_SENTENCES): those on a line that opens with a list marker ("- ", "* ", "1. ")."""
-    text = next((d.text for d in index.documents if d.source == sentence.source), "")
+    text = _document_text(index, sentence.source)
     items = []
     for sid in range(sentence.id + 1, min(len(index.sentences), sentence.id + 1 + MAX_LIST_SENTENCES)):
         item = index.sentences[sid]
-        line_start = text.rfind("\n", 0, item.start) + 1
-        if item.source != sentence.source or item.section != sentence.section or not _LIST_MARKER.match(text, line_start):
+        if item.source != sentence.source or item.section != sentence.section or not _in_list_item(item, text):
             break
         items.append(item)
     return items
+
+
+def _document_text(index: Index, source: str) -> str:
+    return next((d.text for d in index.documents if d.source == source), "")
+
+
+def _in_list_item(sentence: Sentence, text: str) -> bool:
+    """Whether the sentence is on a line of `text` (its document's) that opens with a list marker."""
+    return bool(_LIST_MARKER.match(text, text.rfind("\n", 0, sentence.start) + 1))
 
 
 def _passage_holding(item: Sentence, beside: Passage, index: Index) -> Passage:

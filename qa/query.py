@@ -359,6 +359,11 @@ def country_phrases() -> frozenset[str]:
     return frozenset(found)
 
 
+def names_a_summary(heading: str) -> bool:
+    """Whether a heading names a summary of its document ("Key Takeaways", "Overview", "TL;DR")."""
+    return bool(_SUMMARY.search(heading))
+
+
 def is_summary_request(text: str) -> bool:
     """"What is the article about?", "Give me an overview": asks for the gist, names no topic."""
     if not _SUMMARY.search(text):

@@ -403,6 +403,20 @@ def test_a_request_for_the_gist_is_answered_with_the_opening(town: Engine) -> No
     assert not gist.abstained and gist.citations[0].quote.startswith("Eldermere is a small market town")
 
 
+def test_a_request_for_the_article_s_key_takeaways_quotes_that_section(tmp_path: Path, engine: Engine) -> None:
+    """The gist is the opening, but "the key takeaways" are the article's own "Key Takeaways" list, all of it."""
+    mills = engine_over(tmp_path, engine, "mills.md",
+        "# The Wool Mills of Wend\n\nWend grew rich on wool. Its mills still run today.\n\n## Key Takeaways\n\n"
+        "- The first mill opened in 1790.\n- Four mills still spin wool.\n- The river drives two of them.\n"
+        "- Most of the wool goes north.\n\n## History\n\nThe first mill was built by the Harrow family.\n")
+    takeaways = mills.ask("What are the key takeaways?")
+    assert [c.quote for c in takeaways.citations] == ["The first mill opened in 1790.", "Four mills still spin wool.",
+                                                      "The river drives two of them.", "Most of the wool goes north."]
+    grounded(mills, takeaways)
+    gist = mills.ask("What is this article about?")
+    assert gist.citations[0].quote == "Wend grew rich on wool."
+
+
 def test_a_figure_question_is_not_declined_for_a_verb_the_article_never_uses(town: Engine) -> None:
     """The article says the lighthouse "draws" visitors; "attract" is no thing it lacks."""
     answer = town.ask("How many visitors does the lighthouse attract each summer?")
