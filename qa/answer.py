@@ -22,7 +22,7 @@ from qa.model import AnswerModel
 from qa.query import Query, names_a_summary
 from qa.retrieve import Pool
 from qa.settings import Settings
-from qa.text import content_stems
+from qa.text import content_stems, words
 from qa.types import Citation, Passage, Sentence
 
 # Two sentences closer than this say the same thing (a summary list restating the text).
@@ -154,6 +154,12 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
     `Engine.abstain_threshold` (0 to see the answer an abstention would hide)."""
     if query.wants_summary:
         return summary(index, settings, query.searched_for)
+    asked_by_article = _faq_section(query.searched_for, scoring.pool, index)
+    if asked_by_article:
+        quoted, holder = _with_lists([(s, 1.0) for s in asked_by_article[:settings.max_answer_sentences]],
+                                     {s.id: _passage_of(s, index) for s in asked_by_article}, index)
+        return _answer(quoted, holder, 1.0, reason="The article asks this question itself, and this is its answer.",
+                       replies=answer_type.asks_yes_or_no(query.question))
     choice = choose(scoring, passages, index, extra_threshold=model.extra_threshold,
                     max_sentences=settings.max_answer_sentences)
     if choice.best is None:
@@ -209,6 +215,25 @@ def _summary_section(index: Index, question: str, max_sentences: int) -> list[Se
             text = _document_text(index, sentence.source)
             return section if all(_in_list_item(s, text) for s in section) else section[:max_sentences]
     return []
+
+
+def _faq_section(question: str, pool: Pool, index: Index) -> list[Sentence]:
+    """The sentences of the FAQ section whose heading is the question, word for word (case and
+    punctuation aside), among the passages the dense leg found; empty for none. The sentence
+    model may rank its answer low ("Why might I need a VA claim exam?" is answered by "This
+    exam will help us rate your disability.", one word in common), but the article itself says
+    this is the answer."""
+    asked = _plain_words(question)
+    for row in pool.dense:
+        chunk = index.chunks[row]
+        heading = heading_of(chunk.section)
+        if heading.endswith("?") and _plain_words(heading) == asked:
+            return [s for s in index.sentences if s.source == chunk.source and s.section == chunk.section]
+    return []
+
+
+def _plain_words(text: str) -> list[str]:
+    return [w.lower().replace("’", "'") for w in words(text)]
 
 
 def _passage_of(sentence: Sentence, index: Index) -> Passage:

@@ -335,6 +335,24 @@ def test_a_yes_or_no_from_the_article_s_faq_answers_only_a_yes_or_no_question(tm
         grounded(permits, answer)
 
 
+def test_an_faq_question_asked_word_for_word_gets_the_article_s_own_answer(tmp_path: Path, engine: Engine) -> None:
+    """The FAQ's answer shares no word with its question but "permit": asked as the heading
+    asks it (in any case, without its question mark), the answer is that section's opening."""
+    permits = engine_over(tmp_path, engine, "permits.md",
+        "# Building permits\n\nThe county issues building permits for sheds and homes near the river.\n\n"
+        "## Why might I need a building permit?\n\nThe county checks that nothing built blocks the floodplain. "
+        "Its inspectors also look at the foundations.\n\n## How long does a permit take?\n\nMost permits are "
+        "issued within three weeks of the application.\n")
+    for asked in ("Why might I need a building permit?", "why might i need a building permit"):
+        answer = permits.ask(asked)
+        assert [c.quote for c in answer.citations][:2] == ["The county checks that nothing built blocks the floodplain.",
+                                                           "Its inspectors also look at the foundations."], answer.text
+        assert answer.confidence == 1.0 and "asks this question itself" in answer.reason
+        grounded(permits, answer)
+    other = permits.ask("Why might a shed need a building permit?")  # not the heading: answered as any question
+    assert other.reason != answer.reason
+
+
 def test_a_sentence_that_introduces_a_list_is_quoted_with_its_items(tmp_path: Path, engine: Engine) -> None:
     """"To apply for a permit, you can:" answers nothing without the items after it, which are
     paragraphs of their own, in a passage of their own."""
