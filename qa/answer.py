@@ -157,7 +157,7 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
     asked_by_article = _faq_section(query.searched_for, scoring.pool, index)
     if asked_by_article:
         quoted, holder = _with_lists([(s, 1.0) for s in asked_by_article[:settings.max_answer_sentences]],
-                                     {s.id: _passage_of(s, index) for s in asked_by_article}, index)
+                                     _fewest_passages(asked_by_article, index), index)
         return _answer(quoted, holder, 1.0, reason="The article asks this question itself, and this is its answer.",
                        replies=answer_type.asks_yes_or_no(query.question))
     choice = choose(scoring, passages, index, extra_threshold=model.extra_threshold,
@@ -187,7 +187,7 @@ def summary(index: Index, settings: Settings, question: str = "") -> Composed:
     Takeaways") is quoted instead, all of its list."""
     asked = _summary_section(index, question, settings.max_answer_sentences)
     if asked:
-        holder = {s.id: _passage_of(s, index) for s in asked}
+        holder = _fewest_passages(asked, index)
         return _answer([(s, 1.0) for s in asked], holder, 1.0, reason=f"A summary: the article's “{heading_of(asked[0].section)}”.")
     leads = [row for row, chunk in enumerate(index.chunks) if row == 0 or index.chunks[row - 1].source != chunk.source]
     quoted: list[tuple[Sentence, float]] = []
@@ -236,9 +236,23 @@ def _plain_words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in words(text)]
 
 
-def _passage_of(sentence: Sentence, index: Index) -> Passage:
-    chunk = index.chunks[index.sentence_chunks(sentence.id)[0]]
-    return Passage(chunk=chunk, rank=1, score=1.0, fused_score=None, dense_score=None, bm25_score=None)
+def _fewest_passages(sentences: list[Sentence], index: Index) -> dict[int, Passage]:
+    """A passage for each sentence, as few as will hold them: overlapping windows would
+    otherwise show the same sentence on two cards. In order, each sentence keeps a passage
+    already chosen that holds it, else takes the one of its passages that holds most of the
+    sentences after it."""
+    holder: dict[int, Passage] = {}
+    chosen: dict[int, Passage] = {}  # chunk row -> its passage
+    for n, sentence in enumerate(sentences):
+        rows = index.sentence_chunks(sentence.id)
+        row = next((r for r in rows if r in chosen), None)
+        if row is None:
+            later = {s.id for s in sentences[n:]}
+            row = max(rows, key=lambda r: (len(later & set(index.chunks[r].sentence_ids)), -r))
+            chosen[row] = Passage(chunk=index.chunks[row], rank=1, score=1.0, fused_score=None, dense_score=None,
+                                  bm25_score=None)
+        holder[sentence.id] = chosen[row]
+    return holder
 
 
 def _repeats(a: Sentence, b: Sentence, index: Index) -> bool:
