@@ -22,7 +22,7 @@ from qa.model import AnswerModel
 from qa.query import Query, names_a_summary
 from qa.retrieve import Pool
 from qa.settings import Settings
-from qa.text import content_stems, words
+from qa.text import LIST_MARKER, content_stems
 from qa.types import Citation, Passage, Sentence
 
 # Two sentences closer than this say the same thing (a summary list restating the text).
@@ -212,28 +212,22 @@ def _summary_section(index: Index, question: str, max_sentences: int) -> list[Se
         if stems and stems <= asked and names_a_summary(heading):
             section = [s for s in index.sentences[sentence.id: sentence.id + MAX_LIST_SENTENCES]
                        if s.section == sentence.section and s.source == sentence.source]
-            text = _document_text(index, sentence.source)
+            text = index.text_of(sentence.source)
             return section if all(_in_list_item(s, text) for s in section) else section[:max_sentences]
     return []
 
 
 def _faq_section(question: str, pool: Pool, index: Index) -> list[Sentence]:
     """The sentences of the FAQ section whose heading is the question, word for word (case and
-    punctuation aside), among the passages the dense leg found; empty for none. The sentence
-    model may rank its answer low ("Why might I need a VA claim exam?" is answered by "This
-    exam will help us rate your disability.", one word in common), but the article itself says
-    this is the answer."""
-    asked = _plain_words(question)
-    for row in pool.dense:
-        chunk = index.chunks[row]
-        heading = heading_of(chunk.section)
-        if heading.endswith("?") and _plain_words(heading) == asked:
-            return [s for s in index.sentences if s.source == chunk.source and s.section == chunk.section]
-    return []
-
-
-def _plain_words(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in words(text)]
+    punctuation aside), when the dense leg found it (so within the documents asked); empty for
+    none. The sentence model may rank its answer low ("Why might I need a VA claim exam?" is
+    answered by "This exam will help us rate your disability.", one word in common), but the
+    article itself says this is the answer."""
+    row = next((r for r in index.rows_asking(question) if r in pool.dense), None)
+    if row is None:
+        return []
+    chunk = index.chunks[row]
+    return [s for s in index.sentences if s.source == chunk.source and s.section == chunk.section]
 
 
 def _fewest_passages(sentences: list[Sentence], index: Index) -> dict[int, Passage]:
@@ -265,7 +259,6 @@ def _repeats(a: Sentence, b: Sentence, index: Index) -> bool:
 
 # The most list sentences quoted after a sentence that ends in a colon.
 MAX_LIST_SENTENCES = 10
-_LIST_MARKER = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+")
 
 
 def _answer(quoted: list[tuple[Sentence, float]], holder: dict[int, Passage], confidence: float,
@@ -316,7 +309,7 @@ def _with_lists(quoted: list[tuple[Sentence, float]], holder: dict[int, Passage]
 def _list_after(sentence: Sentence, index: Index) -> list[Sentence]:
     """The sentences of the list items right after `sentence`, in its section (at most
     MAX_LIST_SENTENCES): those on a line that opens with a list marker ("- ", "* ", "1. ")."""
-    text = _document_text(index, sentence.source)
+    text = index.text_of(sentence.source)
     items = []
     for sid in range(sentence.id + 1, min(len(index.sentences), sentence.id + 1 + MAX_LIST_SENTENCES)):
         item = index.sentences[sid]
@@ -326,13 +319,9 @@ def _list_after(sentence: Sentence, index: Index) -> list[Sentence]:
     return items
 
 
-def _document_text(index: Index, source: str) -> str:
-    return next((d.text for d in index.documents if d.source == source), "")
-
-
 def _in_list_item(sentence: Sentence, text: str) -> bool:
     """Whether the sentence is on a line of `text` (its document's) that opens with a list marker."""
-    return bool(_LIST_MARKER.match(text, text.rfind("\n", 0, sentence.start) + 1))
+    return bool(LIST_MARKER.match(text, text.rfind("\n", 0, sentence.start) + 1))
 
 
 def _passage_holding(item: Sentence, beside: Passage, index: Index) -> Passage:

@@ -22,7 +22,7 @@ from qa.chunking import chunk_documents, is_question_heading
 from qa.numbered import NumberedNames
 from qa.settings import Settings
 from qa.spelling import possessed_names
-from qa.text import STOPWORDS, content_stems, content_words, normalize, stem, words
+from qa.text import STOPWORDS, content_stems, content_words, normalize, plain_words, stem, words
 from qa.types import Chunk, Document, Sentence
 from qa.units import money_words
 
@@ -136,6 +136,13 @@ class Index:
         # What the answer stage derives from each sentence (its words, what it can answer),
         # filled on first use by qa.features and kept: the same sentences come up question after question.
         self.profiles: dict[int, Any] = {}
+        # The chunks under each FAQ heading, by the heading's words ("why might i need ..."):
+        # a question asked word for word gets that section (qa.answer).
+        self._heading_rows: dict[tuple[str, ...], list[int]] = {}
+        for row, chunk in enumerate(self.chunks):
+            heading = heading_of(chunk.section)
+            if is_question_heading(heading):
+                self._heading_rows.setdefault(tuple(plain_words(heading)), []).append(row)
 
     def subjects(self, text: str) -> set[str]:
         """The subjects the text names: each corpus name stands for the section where the
@@ -149,6 +156,14 @@ class Index:
     def title_of(self, source: str) -> str:
         """The title of the document a sentence comes from ("" when unknown)."""
         return next((d.title for d in self.documents if d.source == source), "")
+
+    def text_of(self, source: str) -> str:
+        """The text of a document, what its offsets point into ("" when unknown)."""
+        return next((d.text for d in self.documents if d.source == source), "")
+
+    def rows_asking(self, question: str) -> list[int]:
+        """Rows of the chunks whose FAQ heading is the question, word for word (case and punctuation aside)."""
+        return self._heading_rows.get(tuple(plain_words(question)), [])
 
     def neighbour(self, sid: int, step: int) -> Sentence | None:
         """The sentence `step` places away in the same paragraph, if there is one."""

@@ -9,6 +9,8 @@ from functools import lru_cache
 # Initialisms (U.S., e.g.), words with an inner apostrophe, numbers with decimals and %.
 _WORD = re.compile(r"(?:[A-Za-z]\.){2,}|[^\W_]+(?:['’][^\W_]+)*(?:[.,]\d+)*%?", re.UNICODE)
 POSSESSIVE = re.compile(r"['’]s$")
+# What opens a list item's line: "- ", "* ", "+ ", "• ", "1. ", "2) ".
+LIST_MARKER = re.compile(r"[ \t]*(?:[-*+•]|\d+[.)])[ \t]+")
 
 # English function words, question words and the filler of questions. They carry no topic,
 # so they neither count as evidence nor as an unknown term.
@@ -33,6 +35,13 @@ STOPWORDS = frozenset(
 def words(text: str) -> list[str]:
     """Word tokens in their original case."""
     return _WORD.findall(text)
+
+
+def plain_words(text: str) -> list[str]:
+    """The words in lower case with straight apostrophes: "Why might I need a VA claim exam?"
+    and "why might i need a va claim exam" are the same words (`normalize` reads "VA" as an
+    initialism, which would set the two apart)."""
+    return [w.lower().replace("’", "'") for w in words(text)]
 
 
 @lru_cache(maxsize=65536)

@@ -8,6 +8,7 @@ import re
 from qa.errors import DocumentUnreadable
 from qa.loaders import enter_heading, fallback_title
 from qa.settings import Settings
+from qa.text import LIST_MARKER
 from qa.types import Block, Document
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
@@ -104,7 +105,7 @@ def parse_markdown(source: str, text: str, sha256: str) -> Document:
 # short question standing alone above a paragraph (an FAQ entry); a line ending a sentence is a
 # paragraph of its own (many files put one paragraph on a line), while a line broken mid-
 # sentence (hard-wrapped text) runs on into the next.
-_PLAIN_ITEM = re.compile(r"^[ \t]*(?:[-*+•]|\d+[.)])[ \t]+")
+_PLAIN_ITEM = LIST_MARKER
 _SENTENCE_END = re.compile(r"[.!?…:;\"”’)\]]\s*$")
 HEADING_MAX_CHARS = 90
 HEADING_MAX_WORDS = 12
