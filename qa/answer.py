@@ -230,13 +230,15 @@ def _faq_section(question: str, pool: Pool, index: Index) -> list[Sentence]:
     return [s for s in index.sentences if s.source == chunk.source and s.section == chunk.section]
 
 
-def _fewest_passages(sentences: list[Sentence], index: Index) -> dict[int, Passage]:
+def _fewest_passages(sentences: list[Sentence], index: Index,
+                     chosen: dict[int, Passage] | None = None) -> dict[int, Passage]:
     """A passage for each sentence, as few as will hold them: overlapping windows would
     otherwise show the same sentence on two cards. In order, each sentence keeps a passage
-    already chosen that holds it, else takes the one of its passages that holds most of the
-    sentences after it."""
+    already chosen that holds it (`chosen`: chunk row -> passage, such as the one citing the
+    sentence that introduces a list), else takes the one of its passages that holds most of
+    the sentences after it."""
     holder: dict[int, Passage] = {}
-    chosen: dict[int, Passage] = {}  # chunk row -> its passage
+    chosen = dict(chosen or {})
     for n, sentence in enumerate(sentences):
         rows = index.sentence_chunks(sentence.id)
         row = next((r for r in rows if r in chosen), None)
@@ -298,11 +300,11 @@ def _with_lists(quoted: list[tuple[Sentence, float]], holder: dict[int, Passage]
         seen.add(sentence.id)
         if not sentence.text.rstrip().endswith(":"):
             continue
-        for item in _list_after(sentence, index):
-            if item.id not in seen:
-                out.append((item, probability))
-                seen.add(item.id)
-                holder.setdefault(item.id, _passage_holding(item, holder[sentence.id], index))
+        items = [item for item in _list_after(sentence, index) if item.id not in seen]
+        out += [(item, probability) for item in items]
+        seen.update(item.id for item in items)
+        intro = holder[sentence.id]
+        holder = {**_fewest_passages(items, index, {index.chunk_row(intro.chunk.id): intro}), **holder}
     return out, holder
 
 
@@ -322,15 +324,6 @@ def _list_after(sentence: Sentence, index: Index) -> list[Sentence]:
 def _in_list_item(sentence: Sentence, text: str) -> bool:
     """Whether the sentence is on a line of `text` (its document's) that opens with a list marker."""
     return bool(LIST_MARKER.match(text, text.rfind("\n", 0, sentence.start) + 1))
-
-
-def _passage_holding(item: Sentence, beside: Passage, index: Index) -> Passage:
-    """The passage `beside` when it holds `item`, else the first chunk that does, ranked as `beside`."""
-    rows = index.sentence_chunks(item.id)
-    if index.chunk_row(beside.chunk.id) in rows or not rows:
-        return beside
-    return Passage(chunk=index.chunks[rows[0]], rank=beside.rank, score=beside.score, fused_score=None,
-                   dense_score=None, bm25_score=None)
 
 
 _REPLY = re.compile(r"(?:yes|no)[.!]\s+(?=\w)", re.I)
