@@ -206,14 +206,13 @@ def _summary_section(index: Index, question: str, max_sentences: int) -> list[Se
     word the question lacks ("Key Takeaways" for "What are the key takeaways?"): a list whole
     (up to MAX_LIST_SENTENCES), else `max_sentences`. Empty for none."""
     asked = frozenset(content_stems(question))
-    for sentence in index.sentences:
-        heading = heading_of(sentence.section)
+    for source, section in index.sections():
+        heading = heading_of(section)
         stems = frozenset(content_stems(heading))
         if stems and stems <= asked and names_a_summary(heading):
-            section = [s for s in index.sentences[sentence.id: sentence.id + MAX_LIST_SENTENCES]
-                       if s.section == sentence.section and s.source == sentence.source]
-            text = index.text_of(sentence.source)
-            return section if all(_in_list_item(s, text) for s in section) else section[:max_sentences]
+            opening = index.section_sentences(source, section)[:MAX_LIST_SENTENCES]
+            text = index.text_of(source)
+            return opening if all(_in_list_item(s, text) for s in opening) else opening[:max_sentences]
     return []
 
 
@@ -227,7 +226,7 @@ def _faq_section(question: str, pool: Pool, index: Index) -> list[Sentence]:
     if row is None:
         return []
     chunk = index.chunks[row]
-    return [s for s in index.sentences if s.source == chunk.source and s.section == chunk.section]
+    return index.section_sentences(chunk.source, chunk.section)
 
 
 def _fewest_passages(sentences: list[Sentence], index: Index,

@@ -136,6 +136,9 @@ class Index:
         # What the answer stage derives from each sentence (its words, what it can answer),
         # filled on first use by qa.features and kept: the same sentences come up question after question.
         self.profiles: dict[int, Any] = {}
+        self._section_sentences: dict[tuple[str, str], list[int]] = {}
+        for sentence in self.sentences:
+            self._section_sentences.setdefault((sentence.source, sentence.section), []).append(sentence.id)
         # The chunks under each FAQ heading, by the heading's words ("why might i need ..."):
         # a question asked word for word gets that section (qa.answer).
         self._heading_rows: dict[tuple[str, ...], list[int]] = {}
@@ -156,6 +159,14 @@ class Index:
     def title_of(self, source: str) -> str:
         """The title of the document a sentence comes from ("" when unknown)."""
         return next((d.title for d in self.documents if d.source == source), "")
+
+    def sections(self) -> list[tuple[str, str]]:
+        """Every (source, section) of the corpus, in order."""
+        return list(self._section_sentences)
+
+    def section_sentences(self, source: str, section: str) -> list[Sentence]:
+        """The sentences of one section of one document, in order."""
+        return [self.sentences[sid] for sid in self._section_sentences.get((source, section), [])]
 
     def text_of(self, source: str) -> str:
         """The text of a document, what its offsets point into ("" when unknown)."""
