@@ -411,10 +411,10 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str],
         # "And Europe? Where does it want its materials from?": a pronoun after the new name
         # means it. One before it ("what did he tell Washington?") means what it meant before.
         cut = _first_place(question, new_names)
-        before, after = question[:cut], _replace_pronouns(question[cut:], new_names[0])
+        before, after = question[:cut], _replace_pronouns(question[cut:], _with_article(new_names[0], question))
         leans_back = _has_pronoun(before)
         if leans_back and old_names:
-            before, leans_back = _replace_pronouns(before, old_names[0]), False
+            before, leans_back = _replace_pronouns(before, _with_article(old_names[0], previous)), False
         clauses = [c for c in re.split(r"(?<=[?.!])\s+", before + after)
                    if set(content_words(c)) - {n.lower() for n in new_names}]
         text = " ".join(clauses) or before + after
@@ -426,14 +426,14 @@ def resolve(question: str, history: tuple[str, ...], names: frozenset[str],
             rest = re.sub(re.escape(name), "", rest, flags=re.I)
         rest = _LEADING_ARTICLE.sub("", " ".join(_TRAILING_POSSESSIVE.sub("", rest).split())).strip(" ?.!,")
         if old_names:
-            swapped = _replace_names(previous, old_names[:1], subject)
+            swapped = _replace_names(previous, old_names[:1], _with_article(subject, question))
             return (f"{swapped} {rest}".strip() if content_words(rest) else swapped), True
         return f"{previous} {question}", True
     if opener and not new_names and own_content:
         # "What about recycling?" keeps the subject and changes the topic.
         return (f"{question} ({', '.join(old_names)})", True) if old_names else (question, False)
     if has_pronoun and not new_names and old_names:
-        substituted = _replace_pronouns(question, old_names[0])
+        substituted = _replace_pronouns(question, _with_article(old_names[0], previous))
         if len(content_words(substituted)) < 3:
             return f"{previous} {substituted}", True
         return substituted, True
@@ -578,11 +578,26 @@ def entity_spans(text: str, names: frozenset[str]) -> list[str]:
 
 
 def _replace_names(text: str, old: list[str], new: str) -> str:
+    """`new` in place of each old name, and of the "the" written before it: "What is the U.S.
+    doing?" becomes "What is Europe doing?", and "the U.S." comes in with its own "the"."""
     for name in old:
         # "China's share", and "United States' share" with the apostrophe alone after an "s".
-        text = re.sub(r"(?<!\w)" + re.escape(name) + r"(?:['’]s\b|(?<=s)['’](?!\w))", _possessive(new), text)
-        text = re.sub(r"(?<!\w)" + re.escape(name) + r"(?!\w)", new, text)
+        text = re.sub(r"(?<!\w)(?:[Tt]he\s+)?" + re.escape(name) + r"(?:['’]s\b|(?<=s)['’](?!\w))",
+                      lambda m: _at_start(_possessive(new), m), text)
+        text = re.sub(r"(?<!\w)(?:[Tt]he\s+)?" + re.escape(name) + r"(?!\w)", lambda m: _at_start(new, m), text)
     return text
+
+
+def _with_article(name: str, text: str) -> str:
+    """The name as the text writes it: "the U.S." when "the" comes before it, so that the name
+    keeps its article wherever it is put ("How does the U.S. keep costs low?", not "How does
+    U.S. ..."), and a name typed without one ("And Europe?") gets none."""
+    return f"the {name}" if re.search(r"\bthe\s+" + re.escape(name) + r"(?!\w)", text, re.I) else name
+
+
+def _at_start(replacement: str, match: re.Match[str]) -> str:
+    """The replacement with a capital when it opens the text ("The U.S.'s share ...")."""
+    return replacement[:1].upper() + replacement[1:] if match.start() == 0 else replacement
 
 
 def _first_place(text: str, names: list[str]) -> int:
@@ -602,9 +617,7 @@ def _possessive(name: str) -> str:
 def _replace_pronouns(text: str, name: str, pronouns: frozenset[str] = PRONOUNS) -> str:
     def swap(match: re.Match[str]) -> str:
         word = match.group(0).lower()
-        if word in POSSESSIVE_PRONOUNS:
-            return _possessive(name)
-        return name
+        return _at_start(_possessive(name) if word in POSSESSIVE_PRONOUNS else name, match)
 
     pattern = r"\b(?:" + "|".join(sorted(pronouns, key=len, reverse=True)) + r")\b"
     return re.sub(pattern, swap, text, flags=re.I)

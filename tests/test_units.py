@@ -91,7 +91,7 @@ NAMES = frozenset({"china", "europe", "u.s."})
 
 @pytest.mark.parametrize(("question", "history", "expected"), [
     ("What about Europe?", ("How does China keep costs low?",), "How does Europe keep costs low?"),
-    ("and the U.S.?", ("What share does China have?",), "What share does U.S. have?"),
+    ("and the U.S.?", ("What share does China have?",), "What share does the U.S. have?"),
     ("Where does it get its lithium?", ("What does China lead in?",), "Where does China get China's lithium?"),
     ("and europe? where does it want its materials from?", ("How does China get cobalt?",),
      "where does europe want europe's materials from?"),
@@ -104,11 +104,15 @@ NAMES = frozenset({"china", "europe", "u.s."})
      "When did the European powers and Japan sign their first treaty?"),
     ("What about Europe's factories?", ("How many workers does China have?",),
      "How many workers does Europe have? factories"),
-    ("And the U.S. targets?", ("What are China's goals?",), "What are U.S.'s goals? targets"),
-    ("What about the British traders?", ("Where did China's ships sail?",), "Where did British traders' ships sail?"),
+    ("And the U.S. targets?", ("What are China's goals?",), "What are the U.S.'s goals? targets"),
+    ("What about the British traders?", ("Where did China's ships sail?",), "Where did the British traders' ships sail?"),
     # After "the", "us" is no pronoun: it is the name the corpus writes "U.S.".
-    ("and the us?", ("What share does China have?",), "What share does U.S. have?"),
-    ("and the U.S.?", ("What is United States' share?",), "What is U.S.'s share?"),
+    ("and the us?", ("What share does China have?",), "What share does the U.S. have?"),
+    ("and the U.S.?", ("What is United States' share?",), "What is the U.S.'s share?"),
+    # A name keeps the "the" it is written with, and one typed without it takes none.
+    ("And Europe?", ("What is the US trying to achieve?",), "What is Europe trying to achieve?"),
+    ("Where does it get its lithium?", ("What does the U.S. lead in?",), "Where does the U.S. get the U.S.'s lithium?"),
+    ("It leads?", ("Does the U.S. lead?",), "Does the U.S. lead? The U.S. leads?"),
     # A pronoun before the new name stands for what it stood for before.
     ("What did she write to Rome about?", ("When did Mary Rangeley visit Paris?",),
      "What did Mary Rangeley write to Rome about?"),
@@ -201,7 +205,7 @@ def test_countries_of_several_words_typed_in_lower_case_are_written_as_names(tex
 def test_a_follow_up_naming_a_country_in_lower_case_swaps_it_in() -> None:
     query = analyse("what about the united states", ("What share does China have?",), NAMES, frozenset({"share"}),
                     frozenset({"share", "china"}))
-    assert query.searched_for == "What share does United States have?"
+    assert query.searched_for == "What share does the United States have?"
 
 
 @pytest.mark.parametrize(("term", "name"), [
