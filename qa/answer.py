@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa import answer_type
-from qa.features import FEATURES, answerability_row, profile
+from qa.features import FEATURES, answerability_row, profile, topic_row
 from qa.index import Index, heading_of
 from qa.model import AnswerModel
 from qa.query import Query, names_a_summary
@@ -166,10 +166,12 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
         return _abstain(0.0, "Nothing in the article matches the question.")
     confidence = model.confidence(choice.evidence)
     kind_absent = lacks_asked_kind(scoring.features, choice.best)
-    if model.vetoes.apply(unknown_names=bool(scoring.missing_names), kind_absent=kind_absent):
+    off_topic = model.off_topic(topic_row(scoring.features))
+    if off_topic or model.vetoes.apply(unknown_names=bool(scoring.missing_names), kind_absent=kind_absent):
         confidence = min(confidence, VETOED_CONFIDENCE)
     if confidence < threshold:
-        return _abstain(confidence, _abstain_reason(query, scoring, choice.allowed if not kind_absent else [choice.best]))
+        return _abstain(confidence, _abstain_reason(query, scoring, choice.allowed if not kind_absent else [choice.best],
+                                                    off_topic))
     sids = scoring.pool.sentences
     quoted = [(index.sentences[sids[i]], float(scoring.probabilities[i])) for i in choice.quoted]
     quoted, holder = _with_lists(quoted, choice.holder, index)
@@ -340,13 +342,16 @@ def _abstain(confidence: float, reason: str) -> Composed:
     return Composed(text, (), confidence, True, reason)
 
 
-def _abstain_reason(query: Query, scoring: Scoring, rows: list[int]) -> str:
-    """Why the answer is declined: a name the corpus lacks, or no date or figure in `rows` (the
-    candidates, or the best one when it lacks what the question asks for)."""
+def _abstain_reason(query: Query, scoring: Scoring, rows: list[int], off_topic: bool = False) -> str:
+    """Why the answer is declined: a name the corpus lacks, no date or figure in `rows` (the
+    candidates, or the best one when it lacks what the question asks for), or a question the
+    topic gate finds is about something else."""
     if scoring.missing_names:
         return f"It never mentions {_quote_list(list(scoring.missing_names))}."
     if query.kind in _KIND_WORDS and query.kind != "reason" and all(lacks_asked_kind(scoring.features, i) for i in rows):
         return f"It gives no {_KIND_WORDS[query.kind]} for that."
+    if off_topic:
+        return "It is about other things: no passage comes near the question."
     return "No sentence in it answers the question closely enough."
 
 

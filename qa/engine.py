@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.acronyms import Acronyms
 from qa.answer import Scoring, chunk_similarity, compose, missing_names, rank_passages
-from qa.features import ANSWERABILITY, FEATURES, feature_matrix
+from qa.features import ANSWERABILITY, FEATURES, TOPIC, feature_matrix
 from qa.model import AnswerModel, load_model
 from qa.corpus import load_corpus
 from qa.embedding import Embedder, Encoder, model_name, resolve_model_path
@@ -41,7 +41,7 @@ class Engine:
         self.index = index
         self.embedder = embedder
         self.backend = backend or LocalSearch(index)  # where the search legs run (Settings.backend)
-        self.model = model or load_model(settings.answer_model_path, FEATURES, ANSWERABILITY)
+        self.model = model or load_model(settings.answer_model_path, FEATURES, ANSWERABILITY, TOPIC)
         # A word is whole in the model's vocabulary when it reads as one piece beside the special
         # tokens the tokenizer adds to any text ([CLS] and [SEP] for this model).
         specials = embedder.count_tokens("")

@@ -75,6 +75,12 @@ _PRODUCTS = (*((edit, closeness) for edit in _EDITS for closeness in ("overlap_c
              ("cos", "overlap_context"), ("best_logit", "margin"))
 ANSWERABILITY = ("best_logit", "margin", *_OWN, *(f"{a}*{b}" for a, b in _PRODUCTS))
 _COLUMN = {name: i for i, name in enumerate(FEATURES)}
+# The topic gate reads the question as a whole against the article: how close the best of its
+# candidates come, by meaning and by words, and how much of it the article never uses. It is
+# fitted on each article's own tune questions against other articles' questions asked of it
+# (qa/train.py), and declines a question about something else outright.
+TOPIC = ("best_cos", "best_context_cos", "best_overlap_context", "unknown_share")
+_TOPIC_COLUMNS = (_COLUMN["cos"], _COLUMN["context_cos"], _COLUMN["overlap_context"])
 _TYPED = (answer_type.DATE, answer_type.NUMBER, answer_type.NAME, answer_type.REASON)
 # Kinds whose absence rules a sentence out. A "who" is often answered without a name
 # ("automakers and suppliers"), a "why" without a "because": for those only presence counts.
@@ -315,6 +321,15 @@ def _closest_words(terms: QuestionTerms, profiles: list[Profile], index: Index) 
         offsets = np.cumsum([0, *sizes])[:-1]
         closest[:, filled] = np.maximum.reduceat(similarity[:, inverse], offsets[filled], axis=1)
     return closest
+
+
+def topic_row(features: np.ndarray) -> np.ndarray:
+    """The topic gate's input (TOPIC order) from a question's feature matrix (one row per
+    candidate): the best of each closeness over the candidates, and the question's share of
+    words the corpus never uses."""
+    if len(features) == 0:
+        return np.zeros(len(TOPIC))
+    return np.asarray([*features[:, _TOPIC_COLUMNS].max(axis=0), features[0, _COLUMN["unknown_share"]]])
 
 
 def answerability_row(features: np.ndarray, logits: np.ndarray, best: int, allowed: list[int]) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from qa.errors import QAError
 
 PACKAGED_MODEL = Path(__file__).resolve().parent / "answer_model.json"
-FORMAT = 2
+FORMAT = 3
 
 
 class AnswerModelError(QAError):
@@ -95,9 +95,10 @@ class Vetoes:
 
 @dataclass(frozen=True)
 class AnswerModel:
-    """Two logistic regressions: which sentence answers (trained on answerable questions), and
-    whether the best one makes a right answer (trained on all questions, so its output is the
-    probability that the answer is right, unanswerable questions included)."""
+    """Logistic regressions: which sentence answers (trained on answerable questions), whether
+    the best one makes a right answer (trained on all questions, so its output is the
+    probability that the answer is right, unanswerable questions included), and whether the
+    question is about the article at all (the topic gate)."""
 
     sentence: Linear
     answerability: Linear
@@ -107,6 +108,10 @@ class AnswerModel:
     # the sentence model's probability over the candidates (see qa.answer.choose).
     extra_threshold: float
     vetoes: Vetoes = field(default_factory=Vetoes)
+    # P(the question is about the article at all), from qa.features.topic_row; None: no gate.
+    # A question under `topic_threshold` is declined outright, as a veto is.
+    topic: Linear | None = None
+    topic_threshold: float = 0.0
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def sentence_logits(self, matrix: np.ndarray) -> np.ndarray:
@@ -116,10 +121,19 @@ class AnswerModel:
         """The probability that the answer led by the candidate described by `row` is right."""
         return float(self.answerability.probabilities(row.reshape(1, -1))[0])
 
+    def on_topic(self, row: np.ndarray) -> float:
+        """The topic gate's probability that the question described by `row` is about the article."""
+        return 1.0 if self.topic is None else float(self.topic.probabilities(row.reshape(1, -1))[0])
+
+    def off_topic(self, row: np.ndarray) -> bool:
+        return self.on_topic(row) < self.topic_threshold
+
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "sentence": self.sentence.to_json(), "answerability": self.answerability.to_json(),
+                "topic": self.topic.to_json() if self.topic is not None else None,
                 "abstain_threshold": round(float(self.abstain_threshold), 4),
                 "extra_threshold": round(float(self.extra_threshold), 4),
+                "topic_threshold": round(float(self.topic_threshold), 4),
                 **{f"decline_{f.name}": getattr(self.vetoes, f.name) for f in fields(Vetoes)},
                 "manifest": self.manifest}
 
@@ -130,22 +144,25 @@ class AnswerModel:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], sentence_features: tuple[str, ...],
-                  answerability_features: tuple[str, ...], where: str) -> "AnswerModel":
+                  answerability_features: tuple[str, ...], topic_features: tuple[str, ...],
+                  where: str) -> "AnswerModel":
         try:
             if data.get("format") != FORMAT:
                 raise AnswerModelError(f"{where} has format {data.get('format')!r}, this version reads {FORMAT}. "
                                        "Retrain it with: qa train")
+            topic = data["topic"]
             return cls(Linear.from_json(data["sentence"], sentence_features, where),
                        Linear.from_json(data["answerability"], answerability_features, where),
                        float(data["abstain_threshold"]), float(data["extra_threshold"]),
                        Vetoes(**{f.name: bool(data[f"decline_{f.name}"]) for f in fields(Vetoes)}),
-                       dict(data.get("manifest", {})))
+                       Linear.from_json(topic, topic_features, where) if topic is not None else None,
+                       float(data["topic_threshold"]), dict(data.get("manifest", {})))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AnswerModelError(f"{where} is malformed ({type(exc).__name__}: {exc}). Retrain it with: qa train") from None
 
 
 def load_model(path: Path | None, sentence_features: tuple[str, ...],
-               answerability_features: tuple[str, ...]) -> AnswerModel:
+               answerability_features: tuple[str, ...], topic_features: tuple[str, ...]) -> AnswerModel:
     """The model at `path`, or the one shipped in the package."""
     path = path or PACKAGED_MODEL
     try:
@@ -156,7 +173,7 @@ def load_model(path: Path | None, sentence_features: tuple[str, ...],
         raise AnswerModelError(f"Cannot read the answer model {path}: {exc}. Retrain it with: qa train") from None
     if not isinstance(data, dict):
         raise AnswerModelError(f"{path} is not an answer model (expected a JSON object). Retrain it with: qa train")
-    return AnswerModel.from_json(data, sentence_features, answerability_features, str(path))
+    return AnswerModel.from_json(data, sentence_features, answerability_features, topic_features, str(path))
 
 
 # ---------------------------------------------------------------- fitting

@@ -164,12 +164,16 @@ def _validation_section(manifest: dict[str, Any]) -> list[str]:
     loco = manifest.get("leave_one_corpus_out") or {}
     if not loco:
         return []
-    keys = ("has_ans", "no_ans", "false_abstain", "overall", "passage_chars")
+    keys = ("has_ans", "no_ans", "false_abstain", "overall", "passage_chars", "off_topic_declined")
     rows = [[corpus, *(cell(k, figures.get(k)) for k in keys)] for corpus, figures in loco.items()]
     return ["## Validation on unseen articles", "",
             "`qa train` also fits the model once per corpus on the other corpora's tune questions only, and scores "
-            "the corpus left out: how the engine does on an article it was never tuned on (tune splits).", "",
-            markdown_table(["left out", "HasAns", "NoAns", "false abst", "overall", "chars"], rows), ""]
+            "the corpus left out: how the engine does on an article it was never tuned on (tune splits). "
+            "Off-topic declined: the share of the other corpora's tune questions asked of it that the engine "
+            "declines (questions about something else; the topic gate is fitted without any asked of it or "
+            "lent by it).", "",
+            markdown_table(["left out", "HasAns", "NoAns", "false abst", "overall", "chars", "off-topic declined"],
+                           rows), ""]
 
 
 def _markdown_failures(result: EvalResult) -> str:

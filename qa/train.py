@@ -9,6 +9,13 @@ are never read here, so the figures `qa eval` reports on them are honest.
 The answerability model learns from the sentence model's scores, so those scores must be
 ones it will meet on new questions: each tune question is scored by a sentence model fitted
 without it (five folds, by a hash of the id), never by one that has seen its answer.
+
+The topic gate learns what a question about something else looks like from the other
+articles' tune questions asked of each article ("borrowed"): they are off-topic there by
+construction. It learns apart from the answerability model, which crowd-written unanswerable
+questions teach the opposite lesson (they share most of their words with the article):
+borrowed questions added to its own training declined more off-topic questions but fewer of
+those (eval/tried.md).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from qa.answer import VETOED_CONFIDENCE, Scoring, choose, lacks_asked_kind, rank
 from qa.engine import Candidates, Engine
 from qa.errors import EvalSetError
 from qa.evalsets import EvalSet, check_answers_in, contains_any
-from qa.features import ANSWERABILITY, FEATURES
+from qa.features import ANSWERABILITY, FEATURES, TOPIC, topic_row
 from qa.model import AnswerModel, Linear, Vetoes
 from qa.settings import Settings
 from qa.stats import mean
@@ -43,6 +50,10 @@ PASSAGE_CHARS_BUDGET = 560
 # on the tune splits.
 VETO_SHARE = 0.8
 EXTRA_GRID = tuple(round(x, 2) for x in np.arange(0.30, 1.00, 0.05))
+# The topic gate: how many tune questions (asked without history) each other article lends to
+# each article, and its regularisation.
+BORROWED_PER_SOURCE = 20
+TOPIC_L2 = 1.0
 
 
 @dataclass(frozen=True)
@@ -67,11 +78,38 @@ class View:
     answerable: bool
     right: bool  # the answer quoted with no threshold holds a gold string
     chars: int  # characters of the distinct passages it cites
+    topic: np.ndarray  # the topic gate's input (qa.features.topic_row)
 
 
 def placeholder_model() -> AnswerModel:
     """A model that knows nothing, for gathering candidates before any model exists."""
     return AnswerModel(Linear.blank(FEATURES), Linear.blank(ANSWERABILITY), 0.0, 1.0)
+
+
+def borrow(examples: Sequence[Example], per_source: int = BORROWED_PER_SOURCE) -> list[Example]:
+    """Other articles' tune questions asked of each article, unanswerable there: `per_source`
+    from each other article, drawn by a hash of the two names, among those asked without
+    history (a follow-up leans on its own article's earlier question). Each keeps the article
+    it came from in its item's "borrowed_from"."""
+    engines = {e.corpus: e.engine for e in examples}
+    borrowed: list[Example] = []
+    for target, engine in engines.items():
+        for source in engines:
+            if source == target:
+                continue
+            lent = sorted((e for e in examples if e.corpus == source and not e.item.get("history")),
+                          key=lambda e: _hash(f"{target} {e.item['id']}"))[:per_source]
+            for e in lent:
+                item = {**e.item, "id": f"{target}<-{e.item['id']}", "answerable": False, "expect_any": [],
+                        "borrowed_from": source}
+                found = engine.candidates(item["question"])
+                borrowed.append(Example(target, item, engine, found, np.zeros(len(found.pool.sentences)),
+                                        _hash(item["id"]) % FOLDS))
+    return borrowed
+
+
+def _hash(text: str) -> int:
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[8:16], 16)
 
 
 def gather(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -> list[Example]:
@@ -89,7 +127,7 @@ def gather(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) 
             found = engine.candidates(item["question"], history=item.get("history", []))
             labels = np.asarray([item["answerable"] and contains_any(engine.index.sentences[sid].text, item["expect_any"])
                                  for sid in found.pool.sentences], dtype=np.float64)
-            fold = int(hashlib.sha256(item["id"].encode("utf-8")).hexdigest()[8:16], 16) % FOLDS
+            fold = _hash(item["id"]) % FOLDS
             examples.append(Example(eval_set.name, item, engine, found, labels, fold))
     return examples
 
@@ -118,14 +156,15 @@ def view(example: Example, sentence: Linear, extra_threshold: float, max_sentenc
     passages = rank_passages(scoring, e.engine.index, e.found.k)
     choice = choose(scoring, passages, e.engine.index, extra_threshold=extra_threshold, max_sentences=max_sentences)
     unknown = bool(e.found.missing_names)
+    topic = topic_row(e.found.features)
     if choice.best is None:
-        return View(np.zeros(len(ANSWERABILITY)), unknown, False, e.item["answerable"], False, 0)
+        return View(np.zeros(len(ANSWERABILITY)), unknown, False, e.item["answerable"], False, 0, topic)
     kind_absent = lacks_asked_kind(e.found.features, choice.best)
     sids = [e.found.pool.sentences[i] for i in choice.quoted]
     text = " ".join(e.engine.index.sentences[sid].text for sid in sids)
     right = e.item["answerable"] and contains_any(text, e.item["expect_any"])
     chars = sum(len(p) for p in {choice.holder[sid].chunk.text for sid in sids})
-    return View(choice.evidence, unknown, kind_absent, e.item["answerable"], right, chars)
+    return View(choice.evidence, unknown, kind_absent, e.item["answerable"], right, chars, topic)
 
 
 def out_of_fold_views(examples: Sequence[Example], extra_threshold: float, max_sentences: int,
@@ -206,13 +245,36 @@ def flagged_unanswerable_shares(views: Sequence[View]) -> dict[str, float | None
     return shares
 
 
-def fit(examples: Sequence[Example], max_sentences: int = 3, target_fa: float = TARGET_FALSE_ABSTENTION) -> AnswerModel:
+def fit_topic(examples: Sequence[Example], borrowed: Sequence[Example], l2: float = TOPIC_L2) -> Linear:
+    """P(the question is about the article): each article's own tune questions, answerable or
+    not, against the questions it was lent; the two classes weigh the same."""
+    own = [topic_row(e.found.features) for e in examples]
+    lent = [topic_row(e.found.features) for e in borrowed]
+    x = np.vstack(own + lent)
+    y = np.r_[np.ones(len(own)), np.zeros(len(lent))]
+    w = np.r_[np.full(len(own), len(y) / (2 * len(own))), np.full(len(lent), len(y) / (2 * len(lent)))]
+    return Linear.fit(TOPIC, x, y, w, l2)
+
+
+def choose_topic_threshold(examples: Sequence[Example], topic: Linear) -> float:
+    """The gate declines below this: the least P(on topic) of any answerable tune question, so
+    that it turns away no question the tune splits answer."""
+    rows = [topic_row(e.found.features) for e in examples if e.item["answerable"]]
+    return round(float(topic.probabilities(np.vstack(rows)).min()), 4) if rows else 0.0
+
+
+def fit(examples: Sequence[Example], max_sentences: int = 3, target_fa: float = TARGET_FALSE_ABSTENTION,
+        borrowed: Sequence[Example] = ()) -> AnswerModel:
+    """The answer model from the tune `examples`; with `borrowed` questions (see `borrow`), its
+    topic gate too."""
     extra = choose_extra(examples, max_sentences)
     views = out_of_fold_views(examples, extra, max_sentences)
     answerability = fit_answerability(examples, views)
     vetoes = learnt_vetoes(views)
     threshold = choose_threshold(examples, views, answerability, vetoes, target_fa)
-    return AnswerModel(fit_sentence_model(examples), answerability, threshold, extra, vetoes)
+    topic = fit_topic(examples, borrowed) if borrowed else None
+    topic_threshold = choose_topic_threshold(examples, topic) if topic is not None else 0.0
+    return AnswerModel(fit_sentence_model(examples), answerability, threshold, extra, vetoes, topic, topic_threshold)
 
 
 def score(model: AnswerModel, examples: Sequence[Example], views: Sequence[View] | None = None,
@@ -223,7 +285,7 @@ def score(model: AnswerModel, examples: Sequence[Example], views: Sequence[View]
     report = {}
     for corpus, values in _by_corpus(examples, views).items():
         answered = [_confidence(model.answerability, v, model.vetoes) >= model.abstain_threshold
-                    for v in values]
+                    and not model.off_topic(v.topic) for v in values]
         pos = [(v, a) for v, a in zip(values, answered) if v.answerable]
         neg = [a for v, a in zip(values, answered) if not v.answerable]
         right = sum(1 for v, a in pos if a and v.right) + sum(1 for a in neg if not a)
@@ -242,13 +304,20 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
-def leave_one_corpus_out(examples: Sequence[Example]) -> dict[str, dict[str, float | None]]:
+def leave_one_corpus_out(examples: Sequence[Example],
+                         borrowed: Sequence[Example] = ()) -> dict[str, dict[str, float | None]]:
     """Each corpus scored by a model fitted on the others' tune questions only: how the engine
-    does on an article it has never seen."""
+    does on an article it has never seen. With `borrowed` questions, the topic gate is fitted
+    without any asked of that corpus or lent by it, and "off_topic_declined" is the share of
+    those asked of it that the engine declines."""
     report = {}
     for corpus in sorted({e.corpus for e in examples}):
-        model = fit([e for e in examples if e.corpus != corpus])
+        lent = [e for e in borrowed if corpus not in (e.corpus, e.item["borrowed_from"])]
+        model = fit([e for e in examples if e.corpus != corpus], borrowed=lent)
         report[corpus] = score(model, [e for e in examples if e.corpus == corpus])[corpus]
+        asked = [e for e in borrowed if e.corpus == corpus]
+        if asked:
+            report[corpus]["off_topic_declined"] = score(model, asked)[corpus]["no_ans"]
     return report
 
 
@@ -259,20 +328,23 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
     if not sets:
         raise EvalSetError("Every set given is held out (\"held_out\": true in its sidecar): name a set to train on.")
     examples = gather(sets, base, say)
-    say(f"fitting on {len(examples)} tune questions from {len(sets)} sets")
-    model = fit(examples, base.max_answer_sentences)
+    borrowed = borrow(examples) if len(sets) > 1 else []
+    say(f"fitting on {len(examples)} tune questions from {len(sets)} sets, and {len(borrowed)} asked of "
+        "the other articles for the topic gate")
+    model = fit(examples, base.max_answer_sentences, borrowed=borrowed)
     say("validating: leave one corpus out")
     views = out_of_fold_views(examples, model.extra_threshold, base.max_answer_sentences)
     manifest = {
         **{f"{kind}_unanswerable_share": round(share or 0.0, 4)
            for kind, share in flagged_unanswerable_shares(views).items()},
         "written_by": "qa train",
-        "sentence_l2": SENTENCE_L2, "answerability_l2": ANSWERABILITY_L2, "folds": FOLDS,
+        "sentence_l2": SENTENCE_L2, "answerability_l2": ANSWERABILITY_L2, "topic_l2": TOPIC_L2, "folds": FOLDS,
+        "borrowed_per_source": BORROWED_PER_SOURCE, "borrowed_questions": len(borrowed),
         "target_false_abstention": TARGET_FALSE_ABSTENTION,
         "passage_chars_budget": PASSAGE_CHARS_BUDGET,
         "trained_on": {s.name: {"tune_questions": len(s.split("tune")), "sha256": _digest(s.path)} for s in sets},
         "tune": score(model, examples),
-        "leave_one_corpus_out": leave_one_corpus_out(examples),
+        "leave_one_corpus_out": leave_one_corpus_out(examples, borrowed),
     }
     return replace(model, manifest=manifest)
 

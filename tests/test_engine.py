@@ -12,6 +12,7 @@ import pytest
 
 from qa.engine import Engine
 from qa.errors import QuestionInvalid
+from qa.features import topic_row
 from qa.query import resolve
 from qa.settings import Settings
 from qa.types import Answer
@@ -104,6 +105,26 @@ def test_question_outside_the_article_abstains_and_lists_the_closest_passages(to
     assert answer.citations == ()
     assert answer.passages
     assert answer.text.startswith("The article does not answer this.")
+
+
+@pytest.mark.parametrize("question", [
+    "how do i make a good omelette?",
+    "what are some stretches for a sore back?",
+    "how do I reset my wifi password?",
+])
+def test_a_question_about_something_else_is_declined_by_the_topic_gate(town: Engine, question: str) -> None:
+    """No name it lacks, no date or figure asked for: the topic gate says why it declines."""
+    answer = town.ask(question)
+    assert answer.abstained and answer.confidence == 0.0
+    assert "It is about other things" in answer.reason
+
+
+@pytest.mark.parametrize("question", ["Who designed the lighthouse?", "what do the mills make?",
+                                      "when was the town founded?"])
+def test_the_topic_gate_lets_the_article_s_own_questions_through(town: Engine, question: str) -> None:
+    found = town.candidates(question)
+    assert not town.model.off_topic(topic_row(found.features))
+    assert not town.decide(found).abstained
 
 
 def test_a_country_typed_in_lower_case_is_a_name_the_article_never_mentions(town: Engine) -> None:

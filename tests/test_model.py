@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qa.cli import main
-from qa.features import ANSWERABILITY, FEATURES, answerability_row
+from qa.features import ANSWERABILITY, FEATURES, TOPIC, answerability_row
 from qa.model import PACKAGED_MODEL, AnswerModel, AnswerModelError, Linear, fit_logistic, load_model
 
 
@@ -52,7 +52,7 @@ def test_a_missing_value_is_read_as_the_tune_mean_and_does_not_break_the_fit() -
 def test_a_lone_candidate_is_no_sign_of_a_clear_winner() -> None:
     """With no rival, the margin is missing (NaN), not a made-up large one that the model would
     read as a sure winner: the shipped model's confidence in a weak lone candidate stays low."""
-    model = load_model(None, FEATURES, ANSWERABILITY)
+    model = load_model(None, FEATURES, ANSWERABILITY, TOPIC)
     features = np.zeros((2, len(FEATURES)))
     weak = np.array([-2.5, -6.0])
     lone = answerability_row(features, weak, best=0, allowed=[0])
@@ -64,12 +64,25 @@ def test_a_lone_candidate_is_no_sign_of_a_clear_winner() -> None:
 
 
 def test_the_shipped_model_loads_and_round_trips(tmp_path: Path) -> None:
-    model = load_model(None, FEATURES, ANSWERABILITY)
+    model = load_model(None, FEATURES, ANSWERABILITY, TOPIC)
     assert 0.0 < model.abstain_threshold < 1.0 and 0.0 < model.extra_threshold <= 1.0
-    copy = load_model(model.save(tmp_path / "m.json"), FEATURES, ANSWERABILITY)
+    copy = load_model(model.save(tmp_path / "m.json"), FEATURES, ANSWERABILITY, TOPIC)
     rows = np.random.default_rng(1).standard_normal((7, len(ANSWERABILITY)))
     assert np.allclose([copy.confidence(r) for r in rows], [model.confidence(r) for r in rows], atol=1e-9)
     assert copy.vetoes == model.vetoes
+    assert model.topic is not None and 0.0 < model.topic_threshold < 1.0
+    gate_rows = np.random.default_rng(2).standard_normal((7, len(TOPIC)))
+    assert np.allclose([copy.on_topic(r) for r in gate_rows], [model.on_topic(r) for r in gate_rows], atol=1e-9)
+    assert copy.topic_threshold == model.topic_threshold
+
+
+def test_the_topic_gate_reads_closeness_to_the_article_as_on_topic() -> None:
+    """More closeness in meaning or words never makes a question less about the article, and
+    more words the article never uses never make it more so."""
+    model = load_model(None, FEATURES, ANSWERABILITY, TOPIC)
+    assert model.topic is not None
+    signs = dict(zip(TOPIC, np.sign(model.topic.coef)))
+    assert signs == {"best_cos": 1, "best_context_cos": 1, "best_overlap_context": 1, "unknown_share": -1}
 
 
 @pytest.mark.parametrize(("change", "needle"), [
@@ -77,6 +90,8 @@ def test_the_shipped_model_loads_and_round_trips(tmp_path: Path) -> None:
     (lambda d: d["sentence"].update(features=["cos"]), "other features"),
     (lambda d: d["answerability"].update(coef=[1.0]), "wrong length"),
     (lambda d: d.pop("abstain_threshold"), "malformed"),
+    (lambda d: d["topic"].update(features=["best_cos"]), "other features"),
+    (lambda d: d.pop("topic_threshold"), "malformed"),
 ])
 def test_an_unusable_model_file_is_refused_with_what_to_do(tmp_path: Path, change, needle: str) -> None:  # type: ignore[no-untyped-def]
     data = json.loads(PACKAGED_MODEL.read_text(encoding="utf-8"))
@@ -84,16 +99,16 @@ def test_an_unusable_model_file_is_refused_with_what_to_do(tmp_path: Path, chang
     path = tmp_path / "model.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(AnswerModelError, match=needle) as err:
-        load_model(path, FEATURES, ANSWERABILITY)
+        load_model(path, FEATURES, ANSWERABILITY, TOPIC)
     assert "qa train" in str(err.value)
 
 
 def test_a_missing_or_garbled_model_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AnswerModelError, match="No answer model"):
-        load_model(tmp_path / "none.json", FEATURES, ANSWERABILITY)
+        load_model(tmp_path / "none.json", FEATURES, ANSWERABILITY, TOPIC)
     (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(AnswerModelError, match="Cannot read"):
-        load_model(tmp_path / "bad.json", FEATURES, ANSWERABILITY)
+        load_model(tmp_path / "bad.json", FEATURES, ANSWERABILITY, TOPIC)
 
 
 @pytest.mark.slow
@@ -103,13 +118,13 @@ def test_qa_train_reproduces_the_committed_weights(tmp_path: Path, monkeypatch: 
     out = tmp_path / "model.json"
     assert main(["train", "--out", str(out)]) == 0
     fresh, committed = (json.loads(p.read_text(encoding="utf-8")) for p in (out, PACKAGED_MODEL))
-    for part in ("sentence", "answerability"):
+    for part in ("sentence", "answerability", "topic"):
         assert fresh[part]["features"] == committed[part]["features"]
         for key in ("coef", "mean", "scale"):
             assert np.allclose(fresh[part][key], committed[part][key], atol=1e-3), (part, key)
-    for key in ("abstain_threshold", "extra_threshold"):
+    for key in ("abstain_threshold", "extra_threshold", "topic_threshold"):
         assert fresh[key] == pytest.approx(committed[key], abs=2e-3)
     for key in ("decline_unknown_names", "decline_kind_absent"):
         assert fresh[key] == committed[key], key
-    assert AnswerModel.from_json(fresh, FEATURES, ANSWERABILITY, "fresh").manifest["trained_on"].keys() == \
+    assert AnswerModel.from_json(fresh, FEATURES, ANSWERABILITY, TOPIC, "fresh").manifest["trained_on"].keys() == \
         committed["manifest"]["trained_on"].keys()
