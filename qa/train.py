@@ -21,6 +21,7 @@ those (eval/tried.md).
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -260,7 +261,8 @@ def choose_topic_threshold(examples: Sequence[Example], topic: Linear) -> float:
     """The gate declines below this: the least P(on topic) of any answerable tune question, so
     that it turns away no question the tune splits answer."""
     rows = [topic_row(e.found.features) for e in examples if e.item["answerable"]]
-    return round(float(topic.probabilities(np.vstack(rows)).min()), 4) if rows else 0.0
+    # Rounded down, as the model file keeps four places: rounded up, it would turn that one away.
+    return math.floor(float(topic.probabilities(np.vstack(rows)).min()) * 1e4) / 1e4 if rows else 0.0
 
 
 def fit(examples: Sequence[Example], max_sentences: int = 3, target_fa: float = TARGET_FALSE_ABSTENTION,
