@@ -331,10 +331,14 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
         raise EvalSetError("Every set given is held out (\"held_out\": true in its sidecar): name a set to train on.")
     examples = gather(sets, base, say)
     borrowed = borrow(examples) if len(sets) > 1 else []
-    say(f"fitting on {len(examples)} tune questions from {len(sets)} sets, and {len(borrowed)} asked of "
+    say(f"fitting on {len(examples)} tune questions from {len(sets)} set{'s' if len(sets) != 1 else ''}, and {len(borrowed)} asked of "
         "the other articles for the topic gate")
     model = fit(examples, base.max_answer_sentences, borrowed=borrowed)
-    say("validating: leave one corpus out")
+    if len(sets) > 1:
+        say("validating: leave one corpus out")
+    else:
+        say("not validating: leaving its one corpus out would leave nothing to train on, and the topic gate "
+            "needs another corpus's questions (train on two sets or more for both)")
     views = out_of_fold_views(examples, model.extra_threshold, base.max_answer_sentences)
     manifest = {
         **{f"{kind}_unanswerable_share": round(share or 0.0, 4)
@@ -346,7 +350,7 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
         "passage_chars_budget": PASSAGE_CHARS_BUDGET,
         "trained_on": {s.name: {"tune_questions": len(s.split("tune")), "sha256": _digest(s.path)} for s in sets},
         "tune": score(model, examples),
-        "leave_one_corpus_out": leave_one_corpus_out(examples, borrowed),
+        "leave_one_corpus_out": leave_one_corpus_out(examples, borrowed) if len(sets) > 1 else {},
     }
     return replace(model, manifest=manifest)
 

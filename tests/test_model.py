@@ -128,3 +128,20 @@ def test_qa_train_reproduces_the_committed_weights(tmp_path: Path, monkeypatch: 
         assert fresh[key] == committed[key], key
     assert AnswerModel.from_json(fresh, FEATURES, ANSWERABILITY, TOPIC, "fresh").manifest["trained_on"].keys() == \
         committed["manifest"]["trained_on"].keys()
+
+
+@pytest.mark.slow
+def test_training_on_one_set_writes_a_model_without_validation_or_topic_gate(tmp_path: Path) -> None:
+    """One corpus leaves nothing to leave out, nor another article's questions to lend: the
+    model is still written, and it says why those two parts are missing."""
+    from qa.evalsets import load_eval_set
+    from qa.settings import PROJECT_ROOT, Settings
+    from qa.train import train
+
+    said: list[str] = []
+    model = train([load_eval_set(PROJECT_ROOT / "eval" / "sets" / "battery.jsonl")],
+                  Settings(index_dir=tmp_path / "index"), said.append)
+    assert model.topic is None and model.manifest["leave_one_corpus_out"] == {}
+    assert any(line.startswith("not validating") for line in said)
+    copy = load_model(model.save(tmp_path / "one.json"), FEATURES, ANSWERABILITY, TOPIC)
+    assert copy.topic is None and not copy.off_topic(np.zeros(len(TOPIC)))
