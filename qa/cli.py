@@ -282,12 +282,14 @@ def _write_json(path: Path, data: object) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from qa.evalsets import load_sets
-    from qa.model import PACKAGED_MODEL
+    from qa.model import PACKAGED_MODEL, check_writable
     from qa.settings import Settings
     from qa.train import train
 
+    target = Path(args.out) if args.out else PACKAGED_MODEL
+    check_writable(target)
     model = train(load_sets(args.sets), Settings.from_env(), progress)
-    out = model.save(Path(args.out) if args.out else PACKAGED_MODEL)
+    out = model.save(target)
     for corpus, figures in model.manifest["leave_one_corpus_out"].items():
         progress(f"unseen-article check, {corpus}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     print(f"Wrote the answer model to {out} (abstain below {model.abstain_threshold:.3f}, "

@@ -109,6 +109,12 @@ def borrow(examples: Sequence[Example], per_source: int = BORROWED_PER_SOURCE) -
     return borrowed
 
 
+def _learnable(examples: Sequence[Example]) -> bool:
+    """Whether the sentence model has anything to learn from: an answerable question whose
+    candidates hold its answer."""
+    return any(e.item["answerable"] and e.labels.any() for e in examples)
+
+
 def _hash(text: str) -> int:
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[8:16], 16)
 
@@ -314,6 +320,8 @@ def leave_one_corpus_out(examples: Sequence[Example],
     those asked of it that the engine declines."""
     report = {}
     for corpus in sorted({e.corpus for e in examples}):
+        if not _learnable([e for e in examples if e.corpus != corpus]):
+            continue  # the others hold no answerable question to learn from: nothing to validate with
         lent = [e for e in borrowed if corpus not in (e.corpus, e.item["borrowed_from"])]
         model = fit([e for e in examples if e.corpus != corpus], borrowed=lent)
         report[corpus] = score(model, [e for e in examples if e.corpus == corpus])[corpus]
@@ -330,6 +338,11 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
     if not sets:
         raise EvalSetError("Every set given is held out (\"held_out\": true in its sidecar): name a set to train on.")
     examples = gather(sets, base, say)
+    if not _learnable(examples):
+        raise EvalSetError(f"No tune question of {', '.join(s.name for s in sets)} is answerable with its answer among "
+                           "the engine's candidates, and the answer model learns from those which sentence answers. "
+                           "Add answerable questions (\"answerable\": true, with \"expect_any\"), or train with "
+                           "the bundled sets too.")
     borrowed = borrow(examples) if len(sets) > 1 else []
     say(f"fitting on {len(examples)} tune questions from {len(sets)} set{'s' if len(sets) != 1 else ''}, and {len(borrowed)} asked of "
         "the other articles for the topic gate")

@@ -145,3 +145,24 @@ def test_training_on_one_set_writes_a_model_without_validation_or_topic_gate(tmp
     assert any(line.startswith("not validating") for line in said)
     copy = load_model(model.save(tmp_path / "one.json"), FEATURES, ANSWERABILITY, TOPIC)
     assert copy.topic is None and not copy.off_topic(np.zeros(len(TOPIC)))
+
+
+def test_qa_train_refuses_a_folder_as_its_output_before_training(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--out", str(tmp_path)]) != 0
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "answer_model.json" in err and "fitting" not in err
+
+
+def test_qa_train_on_a_set_with_nothing_answerable_says_what_to_add(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    path = tmp_path / "mine.jsonl"
+    path.write_text("".join(json.dumps({"id": f"u-{n}", "question": f"What is thing {n}?", "answerable": False}) + "\n"
+                            for n in range(12)), encoding="utf-8")
+    (tmp_path / "mine.json").write_text(json.dumps({"corpus": str(PACKAGED_MODEL.parents[1] / "corpus")}),
+                                        encoding="utf-8")
+    out = tmp_path / "model.json"
+    assert main(["train", "--set", str(path), "--out", str(out)]) != 0
+    assert "Add answerable questions" in capsys.readouterr().err
+    assert not out.exists()
