@@ -40,6 +40,7 @@ from qa.bench_grow import GROW_DOCUMENTS, QUICK_GROW_DOCUMENTS, bench_grow
 from qa.bench_report import CHANGES, PLOT, REPORT, print_summary, write_report
 from qa.bench_scale import FULL_SIZES, QUICK_SIZES, VectorShape, percentile_ms, scale_point
 from qa.errors import QueryModelUnavailable
+from qa.outputs import check_writable, write_text
 from qa.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -421,7 +422,7 @@ def run(quick: bool, say: Say = _say, settings: Settings | None = None,
 
 def _save(results: dict[str, Any], path: Path | None) -> None:
     if path is not None:
-        Path(path).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        write_text(Path(path), json.dumps(results, indent=2) + "\n", "--json")
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -430,6 +431,8 @@ def run_cli(args: argparse.Namespace) -> int:
         print("qa: --report needs the full run (eval/bench.md states full-run figures); drop --quick", file=sys.stderr)
         return 2
     out = Path(args.json_out) if args.json_out else None
+    if out:
+        check_writable(out, "--json")
     if getattr(args, "backend", None) == "milvus" or getattr(args, "clustered", None):
         return _run_extra(args, out)
     results = run(quick=args.quick, checkpoint=out)

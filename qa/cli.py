@@ -232,6 +232,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from qa.settings import Settings
 
     sets = load_sets(args.sets)
+    if args.json_out:
+        from qa.outputs import check_writable
+
+        check_writable(Path(args.json_out), "--json")
     split = args.split or ("all" if args.sets else "test")
     base = Settings.from_env()
     options = {"k": args.k, "retriever": args.retriever}
@@ -275,19 +279,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    from qa.outputs import write_text
+
+    write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n", "--json")
     progress(f"wrote {path}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from qa.evalsets import load_sets
-    from qa.model import PACKAGED_MODEL, check_writable
+    from qa.model import PACKAGED_MODEL
+    from qa.outputs import check_writable
     from qa.settings import Settings
     from qa.train import train
 
     target = Path(args.out) if args.out else PACKAGED_MODEL
-    check_writable(target)
+    check_writable(target, "--out")
     model = train(load_sets(args.sets), Settings.from_env(), progress)
     out = model.save(target)
     for corpus, figures in model.manifest["leave_one_corpus_out"].items():

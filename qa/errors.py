@@ -95,3 +95,7 @@ class MilvusUnavailable(QAError):
 class Overloaded(QAError):
     """Too many questions are already waiting: the server says so at once instead of making
     everyone wait longer (the JSON API answers 503 with Retry-After)."""
+
+
+class OutputError(QAError):
+    """A file a command was asked to write (--out, --json) cannot be written there."""

@@ -12,7 +12,6 @@ reproduces the committed weights on any machine.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import QAError
+from qa.outputs import write_text
 
 PACKAGED_MODEL = Path(__file__).resolve().parent / "answer_model.json"
 FORMAT = 3
@@ -139,17 +139,7 @@ class AnswerModel:
                 "manifest": self.manifest}
 
     def save(self, path: Path) -> Path:
-        """Written beside the target and moved over it, so a failed write leaves the old model whole."""
-        check_writable(path)
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            partial.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-            os.replace(partial, path)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise AnswerModelError(f"Cannot write the answer model to {path} ({exc.strerror or exc}). "
-                                   "Pick another path with --out.") from None
-        return path
+        return write_text(path, json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n", "--out")
 
     @classmethod
     def from_json(cls, data: dict[str, Any], sentence_features: tuple[str, ...],
@@ -168,21 +158,6 @@ class AnswerModel:
                        float(data["topic_threshold"]), dict(data.get("manifest", {})))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AnswerModelError(f"{where} is malformed ({type(exc).__name__}: {exc}). Retrain it with: qa train") from None
-
-
-def check_writable(path: Path) -> None:
-    """Whether a model can be written at `path`: checked before `qa train` spends a minute
-    fitting, not after."""
-    if path.is_dir():
-        raise AnswerModelError(f"{path} is a folder. Give --out a file, such as {path / 'answer_model.json'}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AnswerModelError(f"Cannot create the folder {path.parent} for the answer model "
-                               f"({exc.strerror or exc}). Pick another path with --out.") from None
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise AnswerModelError(f"Cannot write the answer model to {path}: permission denied. "
-                               "Pick another path with --out.")
 
 
 def load_model(path: Path | None, sentence_features: tuple[str, ...],

@@ -12,7 +12,9 @@ import pytest
 from qa.cli import main
 from qa.engine import Engine
 from qa.evalsets import EvalSet, load_sets
+from qa.errors import OutputError
 from qa.evaluate import METRIC_NAMES, EvalResult, abstention_curve, reliability, run_eval
+from qa.outputs import write_text
 from qa.report import format_failures
 from qa.settings import PROJECT_ROOT, Settings
 
@@ -103,6 +105,20 @@ def test_cli_eval_prints_a_table_per_set_and_writes_json(tmp_path: Path, monkeyp
     assert "small (all split): 2 questions · retriever bm25 · k 3" in printed and "HasAns" in printed
     [data] = json.loads(out.read_text(encoding="utf-8"))
     assert data["metrics"]["n"] == 2 and len(data["items"]) == 2
+
+
+def test_cli_eval_refuses_a_folder_for_its_json_before_answering_and_keeps_an_old_file_whole(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval", "--json", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "is a folder. Give --json a file" in err
+    old = tmp_path / "old.json"
+    old.write_text("[]\n", encoding="utf-8")
+    (tmp_path / ".old.json.partial").mkdir()  # where the new text would go first: the write fails
+    with pytest.raises(OutputError, match="Pick another path with --json"):
+        write_text(old, "[1]\n", "--json")
+    assert old.read_text(encoding="utf-8") == "[]\n"
+    assert write_text(tmp_path / "new.json", "[2]\n", "--json").read_text(encoding="utf-8") == "[2]\n"
 
 
 def test_cli_eval_answers_a_set_from_the_article_beside_it_and_refuses_it_without(
