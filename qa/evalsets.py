@@ -79,8 +79,18 @@ def shipped_sets() -> list[Path]:
 
 
 def load_sets(paths: Iterable[Path | str] | None = None) -> list[EvalSet]:
-    """The given sets, or every set shipped in eval/sets/."""
-    return [load_eval_set(p) for p in (paths if paths is not None else shipped_sets())]
+    """The given sets, or every set shipped in eval/sets/. A file given twice counts once (it
+    would weigh double in training, and be reported twice); two files of one name are refused,
+    as reports and models name sets by their file name."""
+    unique = list(dict.fromkeys(Path(p).resolve() for p in (paths if paths is not None else shipped_sets())))
+    sets = [load_eval_set(p) for p in unique]
+    names: dict[str, Path] = {}
+    for eval_set in sets:
+        if eval_set.name in names:
+            raise EvalSetError(f"Two sets are named {eval_set.name!r} ({names[eval_set.name]} and {eval_set.path}); "
+                               "reports and models name sets by file name. Rename one.")
+        names[eval_set.name] = eval_set.path
+    return sets
 
 
 def load_eval_set(path: Path | str) -> EvalSet:

@@ -95,9 +95,9 @@ def borrow(examples: Sequence[Example], per_source: int = BORROWED_PER_SOURCE) -
     engines = {e.corpus: e.engine for e in examples}
     borrowed: list[Example] = []
     for target, engine in engines.items():
-        for source in engines:
-            if source == target:
-                continue
+        for source, lender in engines.items():
+            if _article(lender) == _article(engine):
+                continue  # two sets on one article: each other's questions are on its topic
             lent = sorted((e for e in examples if e.corpus == source and not e.item.get("history")),
                           key=lambda e: _hash(f"{target} {e.item['id']}"))[:per_source]
             for e in lent:
@@ -107,6 +107,10 @@ def borrow(examples: Sequence[Example], per_source: int = BORROWED_PER_SOURCE) -
                 borrowed.append(Example(target, item, engine, found, np.zeros(len(found.pool.sentences)),
                                         _hash(item["id"]) % FOLDS))
     return borrowed
+
+
+def _article(engine: Engine) -> Path:
+    return Path(engine.settings.corpus_dir).resolve()
 
 
 def _learnable(examples: Sequence[Example]) -> bool:
@@ -343,15 +347,18 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
                            "the engine's candidates, and the answer model learns from those which sentence answers. "
                            "Add answerable questions (\"answerable\": true, with \"expect_any\"), or train with "
                            "the bundled sets too.")
-    borrowed = borrow(examples) if len(sets) > 1 else []
+    several = len({e.corpus for e in examples}) > 1
+    borrowed = borrow(examples) if len({_article(e.engine) for e in examples}) > 1 else []
+    if several and not borrowed:
+        say("no topic gate: every set asks about the same article, and the gate learns from other articles' questions")
     say(f"fitting on {len(examples)} tune questions from {len(sets)} set{'s' if len(sets) != 1 else ''}, and {len(borrowed)} asked of "
         "the other articles for the topic gate")
     model = fit(examples, base.max_answer_sentences, borrowed=borrowed)
-    if len(sets) > 1:
+    if several:
         say("validating: leave one corpus out")
     else:
         say("not validating: leaving its one corpus out would leave nothing to train on, and the topic gate "
-            "needs another corpus's questions (train on two sets or more for both)")
+            "needs another corpus's questions (train on sets of two articles or more for both)")
     views = out_of_fold_views(examples, model.extra_threshold, base.max_answer_sentences)
     manifest = {
         **{f"{kind}_unanswerable_share": round(share or 0.0, 4)
@@ -363,7 +370,7 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
         "passage_chars_budget": PASSAGE_CHARS_BUDGET,
         "trained_on": {s.name: {"tune_questions": len(s.split("tune")), "sha256": _digest(s.path)} for s in sets},
         "tune": score(model, examples),
-        "leave_one_corpus_out": leave_one_corpus_out(examples, borrowed) if len(sets) > 1 else {},
+        "leave_one_corpus_out": leave_one_corpus_out(examples, borrowed) if several else {},
     }
     return replace(model, manifest=manifest)
 

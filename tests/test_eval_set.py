@@ -209,3 +209,26 @@ def test_loader_fills_history_and_category_from_the_id(tmp_path: Path) -> None:
     [item] = load_eval_set(good).items
     assert item["history"] == [] and item["category"] == "unanswerable"
     assert category_of({"id": "para-3b"}) == "paraphrase"
+
+
+def test_a_set_given_twice_counts_once_and_two_sets_of_one_name_are_refused(tmp_path: Path) -> None:
+    shipped = PROJECT_ROOT / "eval" / "sets" / "battery.jsonl"
+    assert [s.name for s in load_sets([shipped, shipped])] == ["battery"]
+    other = tmp_path / "battery.jsonl"
+    other.write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(EvalSetError, match="Two sets are named 'battery'.*Rename one"):
+        load_sets([shipped, other])
+
+
+@pytest.mark.slow
+def test_sets_on_one_article_lend_each_other_no_off_topic_questions(tmp_path: Path) -> None:
+    """The topic gate learns "about something else" from other articles' questions; a second
+    set on the same article asks about the same thing, and lends none."""
+    from qa.train import borrow, gather
+
+    shipped = PROJECT_ROOT / "eval" / "sets" / "battery.jsonl"
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")  # no mine.md: the bundled article
+    examples = gather(load_sets([shipped, mine]), Settings(index_dir=tmp_path / "index"), lambda _: None)
+    assert {e.corpus for e in examples} == {"battery", "mine"}
+    assert borrow(examples) == []
