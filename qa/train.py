@@ -351,7 +351,8 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
     borrowed = borrow(examples) if len({_article(e.engine) for e in examples}) > 1 else []
     if several and not borrowed:
         say("no topic gate: every set asks about the same article, and the gate learns from other articles' questions")
-    say(f"fitting on {len(examples)} tune questions from {len(sets)} set{'s' if len(sets) != 1 else ''}, and {len(borrowed)} asked of "
+    plural = "s" if len(sets) != 1 else ""
+    say(f"fitting on {len(examples)} tune questions from {len(sets)} set{plural}, and {len(borrowed)} asked of "
         "the other articles for the topic gate")
     model = fit(examples, base.max_answer_sentences, borrowed=borrowed)
     if several:
@@ -370,7 +371,7 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
         "passage_chars_budget": PASSAGE_CHARS_BUDGET,
         "trained_on": {s.name: {"tune_questions": len(s.split("tune")), "sha256": _digest(s.path)} for s in sets},
         "tune": score(model, examples),
-        "leave_one_corpus_out": leave_one_corpus_out(examples, borrowed) if several else {},
+        "leave_one_corpus_out": leave_one_corpus_out(examples, borrowed),
     }
     return replace(model, manifest=manifest)
 
