@@ -52,6 +52,54 @@ def split_sentences(text: str, offset: int = 0) -> list[Span]:
     return spans
 
 
+def cut_long(spans: list[Span], max_chars: int, fits: Callable[[str], bool]) -> list[Span]:
+    """Each span, or, when it is longer than `max_chars` or does not `fit`, its parts: a
+    transcript without full stops, a legal clause of a page, or text in a script written
+    without spaces would otherwise be one "sentence", cited whole and embedded cut short
+    (all-MiniLM-L6-v2 drops what follows its 256th word piece). A part ends at the last
+    clause mark (; : , or a dash) in its second half, else at the last space there, else
+    at the limit itself."""
+    parts: list[Span] = []
+    for span in spans:
+        rest = span
+        while len(rest.text) > max_chars or not fits(rest.text):
+            limit = min(max_chars, len(rest.text) - 1)
+            cut = _cut_point(rest.text, limit)
+            while cut > 1 and not fits(rest.text[:cut]):
+                cut = _cut_point(rest.text, cut // 2)
+            head, tail = _split_span(rest, cut)
+            if head is None or tail is None:  # nothing left to cut off: keep what there is
+                break
+            parts.append(head)
+            rest = tail
+        parts.append(rest)
+    return parts
+
+
+_CLAUSE_END = re.compile(r"[;:,]\s|\s[—–-]\s")
+
+
+def _cut_point(text: str, limit: int) -> int:
+    """Where to end a part of `text` no longer than `limit` characters."""
+    floor = limit // 2
+    clause_ends = [m.end() for m in _CLAUSE_END.finditer(text, floor, limit + 1) if m.end() <= limit]
+    if clause_ends:
+        return clause_ends[-1]
+    space = text.rfind(" ", floor, limit + 1)
+    return space if space > 0 else max(1, limit)
+
+
+def _split_span(span: Span, cut: int) -> tuple[Span | None, Span | None]:
+    """The span's text before and after `cut`, trimmed of spaces, with their offsets."""
+    pieces: list[Span] = []
+    _append(pieces, span.text[:cut], 0, cut, span.start)
+    head = pieces[0] if pieces else None
+    pieces = []
+    _append(pieces, span.text, cut, len(span.text), span.start)
+    tail = pieces[0] if pieces else None
+    return head, tail
+
+
 def _is_sentence_end(text: str, sent_start: int, punct_start: int, end: int) -> bool:
     following = text[end:].lstrip()
     if following and following[0].islower():
@@ -95,12 +143,14 @@ def chunk_documents(
     overlap: int,
     fits: Callable[[str], bool] = lambda _text: True,
     max_chars: int = 10_000,
+    max_sentence_chars: int = 10_000,
 ) -> tuple[list[Sentence], list[Chunk]]:
     """All sentences and chunks of the corpus. Windows of up to `window` sentences and
     `max_chars` characters (a longer sentence stands alone) never cross a paragraph, so a
     passage reads as one piece; a run of one-sentence blocks (a list) counts as one paragraph.
     `fits` tells whether an embedded text is within the model's limit; windows that do not
-    fit are cut further, down to one sentence."""
+    fit are cut further, down to one sentence. A sentence longer than `max_sentence_chars`,
+    or that does not fit alone under its heading, is cut into parts that do (`cut_long`)."""
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
     paragraph = 0
@@ -113,7 +163,8 @@ def chunk_documents(
             for unit in _paragraphs(blocks):
                 members = []
                 for block in unit:
-                    for span in split_sentences(block.text, block.start):
+                    for span in cut_long(split_sentences(block.text, block.start), max_sentence_chars,
+                                         lambda text: fits(_embed_text(heading, text))):
                         members.append(Sentence(len(sentences), doc.source, section, span.text, span.start, span.end,
                                                 paragraph=paragraph, page=block.page))
                         sentences.append(members[-1])

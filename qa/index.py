@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 # 8: a text that recurs is embedded once, its copies sharing the vector (qa/build_cache.py embed);
 # 9: CorpusTerms stored, headings' initials included (vocabulary.json `terms`; a Milvus blob)
 # 10: the corpus terms hold its numbered names ("World War II") and the money it speaks of
-FORMAT_VERSION = 10
+# 11: a sentence too long to cite or to embed whole is cut into parts (qa/chunking.py cut_long)
+FORMAT_VERSION = 11
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 
 
@@ -230,7 +231,8 @@ def expected_inputs(documents: Iterable[Document], settings: Settings, model_nam
         "corpus": {d.source: d.sha256 for d in documents},
         "model": model_name,
         "chunking": {"window_sentences": settings.window_sentences, "window_overlap": settings.window_overlap,
-                     "max_chunk_chars": settings.max_chunk_chars, "max_embed_tokens": settings.max_embed_tokens},
+                     "max_chunk_chars": settings.max_chunk_chars, "max_sentence_chars": settings.max_sentence_chars,
+                     "max_embed_tokens": settings.max_embed_tokens},
         "vector_index": {"exact_search_limit": settings.exact_search_limit, "hnsw_m": settings.hnsw_m,
                          "hnsw_ef_construction": settings.hnsw_ef_construction},
         "query_model": {"onnx_int8": settings.onnx_int8},
@@ -267,6 +269,7 @@ def build_index(documents: list[Document], embedder: "Embedder", settings: Setti
     sentences, chunks = chunk_documents(
         documents, settings.window_sentences, settings.window_overlap,
         fits=lambda text: embedder.count_tokens(text) <= limit, max_chars=settings.max_chunk_chars,
+        max_sentence_chars=settings.max_sentence_chars,
     )
     vocabulary, names = corpus_vocabulary(documents)
     key_texts, key_chunk = chunk_keys(chunks)

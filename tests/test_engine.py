@@ -558,3 +558,22 @@ def test_the_corpus_terms_a_question_is_read_with_are_stored_with_the_index(engi
     assert CorpusTerms.from_json(index.terms.to_json()) == index.terms
     assert engine.speller.possessed is index.terms.possessed
     assert engine.acronyms.expand("What about EV batteries?") != "What about EV batteries?"
+
+
+def test_a_transcript_without_full_stops_is_cited_in_short_parts_each_embedded_whole(tmp_path: Path,
+                                                                                     engine: Engine) -> None:
+    """A text with no sentence ends was one "sentence" of 19,000 characters: cited whole, and
+    embedded only up to its 256th word piece, so its later words could never be found."""
+    filler = " ".join(f"and then the council spoke about the {w} for a while" for w in
+                      ("bridge", "market", "harvest", "school", "roads", "taxes") * 40)
+    article = f"# Town meeting\n\n## Transcript\n\n{filler} and at the very end the mayor said the old mill reopens in 2027\n"
+    town = engine_over(tmp_path, engine, "meeting.md", article)
+    limit = town.settings.max_embed_tokens
+    assert all(len(s.text) <= town.settings.max_sentence_chars for s in town.index.sentences)
+    assert all(town.embedder.count_tokens(c.embed_text) <= limit for c in town.index.chunks)
+    text = town.index.documents[0].text
+    assert all(text[s.start:s.end] == s.text for s in town.index.sentences)
+    answer = town.ask("When does the mill reopen?")
+    assert not answer.abstained and "mill reopens in 2027" in answer.text, answer.text
+    assert all(len(c.quote) <= town.settings.max_sentence_chars for c in answer.citations)
+    grounded(town, answer)

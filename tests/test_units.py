@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.chunking import split_sentences
+from qa.chunking import cut_long, split_sentences
 from qa.errors import SettingsError
 from qa.index import stale_reason
 from qa.loaders.text import parse_markdown, parse_plain
@@ -52,6 +52,31 @@ def test_split_sentences_keeps_initialisms_decimals_and_abbreviations_whole(text
     spans = split_sentences(text, offset=100)
     assert [s.text for s in spans] == expected
     assert all(text[s.start - 100:s.end - 100] == s.text for s in spans)
+
+
+def test_a_sentence_too_long_to_cite_is_cut_at_clause_marks_then_spaces_with_its_offsets() -> None:
+    text = "Intro. The " + ", ".join(f"clause number {i} of a very long legal sentence" for i in range(40)) + "."
+    parts = cut_long(split_sentences(text, offset=10), 300, lambda _t: True)
+    assert parts[0].text == "Intro." and len(parts) > 3
+    assert all(len(p.text) <= 300 for p in parts)
+    assert all(p.text.endswith(",") for p in parts[1:-1])  # each cut at a clause mark
+    assert all(text[p.start - 10:p.end - 10] == p.text for p in parts)
+    assert " ".join(p.text for p in parts) == text  # nothing lost, nothing repeated
+
+
+def test_text_with_no_full_stop_is_cut_at_spaces_and_text_with_no_space_at_the_limit() -> None:
+    transcript = " ".join(["so we went down to the river and"] * 200)
+    parts = cut_long(split_sentences(transcript), 500, lambda _t: True)
+    assert all(len(p.text) <= 500 for p in parts) and " ".join(p.text for p in parts) == transcript
+    unspaced = "电池" * 700
+    parts = cut_long(split_sentences(unspaced), 600, lambda t: len(t) <= 250)  # as if one piece a character
+    assert all(len(p.text) <= 250 for p in parts) and "".join(p.text for p in parts) == unspaced
+
+
+def test_a_sentence_that_fits_is_left_whole_and_a_cut_always_ends() -> None:
+    spans = split_sentences("A short one. Another short one.")
+    assert cut_long(spans, 600, lambda _t: True) == spans
+    assert [p.text for p in cut_long(split_sentences("x y"), 600, lambda _t: False)] == ["x", "y"]
 
 
 # ---------------------------------------------------------------- parsing
