@@ -159,12 +159,12 @@ def chunk_documents(
         for headings, blocks in _sections(doc.blocks):
             section = section_name(headings)
             heading = headings[-1]
+            fits_under = _fits_under(heading, fits)
             groups: list[list[Sentence]] = []
             for unit in _paragraphs(blocks):
                 members = []
                 for block in unit:
-                    for span in cut_long(split_sentences(block.text, block.start), max_sentence_chars,
-                                         lambda text: fits(_embed_text(heading, text))):
+                    for span in cut_long(split_sentences(block.text, block.start), max_sentence_chars, fits_under):
                         members.append(Sentence(len(sentences), doc.source, section, span.text, span.start, span.end,
                                                 paragraph=paragraph, page=block.page))
                         sentences.append(members[-1])
@@ -177,6 +177,15 @@ def chunk_documents(
                 chunk_id = prefix if len(fitted) == 1 else f"{prefix}-{n}"
                 chunks.append(_make_chunk(doc, chunk_id, section, heading, group))
     return sentences, chunks
+
+
+def _fits_under(heading: str, fits: Callable[[str], bool]) -> Callable[[str], bool]:
+    """Whether a sentence fits the model alone and, when the heading leaves room for it (takes
+    at most half the limit), under its heading too, as its chunk embeds it. A heading that
+    fills the limit by itself must not cut its section's sentences to nothing."""
+    if fits(_embed_text(heading, heading)):
+        return lambda text: fits(_embed_text(heading, text))
+    return fits
 
 
 def _paragraphs(blocks: list[Block]) -> list[list[Block]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.chunking import cut_long, split_sentences
+from qa.chunking import chunk_documents, cut_long, split_sentences
 from qa.errors import SettingsError
 from qa.index import stale_reason
 from qa.loaders.text import parse_markdown, parse_plain
@@ -77,6 +77,20 @@ def test_a_sentence_that_fits_is_left_whole_and_a_cut_always_ends() -> None:
     spans = split_sentences("A short one. Another short one.")
     assert cut_long(spans, 600, lambda _t: True) == spans
     assert [p.text for p in cut_long(split_sentences("x y"), 600, lambda _t: False)] == ["x", "y"]
+
+
+def test_sentences_are_cut_to_fit_under_their_heading_unless_the_heading_fills_the_limit() -> None:
+    def fits(text: str) -> bool:  # as if one word piece a word
+        return len(text.split()) <= 60
+
+    def sentences(heading: str, body: str) -> list[str]:
+        doc = parse_markdown("a.md", f"# Title\n\n## {heading}\n\n{body}\n", "0")
+        return [s.text for s in chunk_documents([doc], 3, 1, fits=fits, max_sentence_chars=600)[0]]
+
+    long_body = " ".join(["word"] * 100) + "."
+    assert all(len(t.split()) + 2 <= 60 for t in sentences("Short heading", long_body))
+    assert sentences(" ".join(["very"] * 80), "A normal sentence here. Another one.") == [
+        "A normal sentence here.", "Another one."]
 
 
 # ---------------------------------------------------------------- parsing
