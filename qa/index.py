@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 # 8: a text that recurs is embedded once, its copies sharing the vector (qa/build_cache.py embed);
 # 9: CorpusTerms stored, headings' initials included (vocabulary.json `terms`; a Milvus blob)
 # 10: the corpus terms hold its numbered names ("World War II") and the money it speaks of
-# 11: a sentence too long to cite or to embed whole is cut into parts (qa/chunking.py cut_long)
+# 11: a sentence too long to cite or to embed whole is cut into parts (qa/chunking.py cut_long);
+#     a fenced code block in Markdown is one block, its lines never headings
 FORMAT_VERSION = 11
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 

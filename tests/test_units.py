@@ -109,6 +109,19 @@ def test_markdown_headings_lists_and_paragraphs_become_blocks_with_exact_offsets
     assert all(text[b.start:b.end] == b.text for b in doc.blocks)
 
 
+def test_a_fenced_code_block_is_one_block_and_its_comment_lines_are_no_headings() -> None:
+    text = ("# Setting up\n\nInstall it first.\n\n```bash\n# install the tools\npip install thing\n\n- not an item\n"
+            "```\n\n## Usage\n\nRun it.\n\n~~~\nnever closed # still code\n")
+    doc = parse_markdown("x/setup.md", text, "sha")
+    assert [(b.headings, b.text) for b in doc.blocks] == [
+        (("Setting up",), "Install it first."),
+        (("Setting up",), "# install the tools\npip install thing\n\n- not an item"),
+        (("Setting up", "Usage"), "Run it."),
+        (("Setting up", "Usage"), "never closed # still code"),
+    ]
+    assert all(text[b.start:b.end] == b.text for b in doc.blocks)
+
+
 def test_plain_text_finds_headings_questions_items_and_one_line_paragraphs() -> None:
     text = ("Eldermere\n\nA town on a river. It is old.\nIt has a bridge\nthat is long.\n\nFacts\n- Founded in 911\n\n"
             "Questions\nHow old is it?\nVery old, over a thousand years.\n")

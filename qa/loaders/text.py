@@ -13,6 +13,9 @@ from qa.types import Block, Document
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
+# A fenced code block opens with three or more backticks or tildes and closes with at least as
+# many of the same (CommonMark); what it holds is text, never a heading or a list item.
+_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
 
 
 def load_markdown(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
@@ -79,9 +82,23 @@ def _lines(text: str) -> list[tuple[int, str]]:
 def parse_markdown(source: str, text: str, sha256: str) -> Document:
     """Split Markdown into blocks: `#` lines are headings (the first `#` one, before any text,
     is the title), list items are blocks of their own, other runs of non-blank lines are
-    paragraphs."""
+    paragraphs, and a fenced code block is one block, its fences left out (a shell comment
+    in it, "# install the tools", is no heading)."""
     out = _Blocks(source, text, fallback_title(source), [])
+    fence: str | None = None
     for start, body in _lines(text):
+        if fence is not None:
+            if _closes(body, fence):
+                out.flush()
+                fence = None
+            elif body.strip():
+                out.line(start, body)
+            continue
+        opening = _FENCE.match(body)
+        if opening:
+            out.flush()
+            fence = opening.group(1)
+            continue
         heading = _HEADING.match(body)
         item = _LIST_ITEM.match(body)
         if not body.strip():
@@ -98,6 +115,13 @@ def parse_markdown(source: str, text: str, sha256: str) -> Document:
         else:
             out.line(start, body)
     return out.document(sha256)
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Whether the line closes a code block opened by `fence` ("```" is closed by "````" too)."""
+    closing = _FENCE.match(line)
+    return bool(closing) and closing.group(1)[0] == fence[0] and len(closing.group(1)) >= len(fence) \
+        and not line[closing.end():].strip()
 
 
 # Plain text has no markup, so structure is read off the lines the way a reader sees it. A
