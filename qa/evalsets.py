@@ -96,7 +96,7 @@ def load_sets(paths: Iterable[Path | str] | None = None) -> list[EvalSet]:
 def load_eval_set(path: Path | str) -> EvalSet:
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark (Windows editors) is not JSON
     except FileNotFoundError:
         raise EvalSetError(f"No eval set at {path}. Pass an existing .jsonl file with --set.") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -125,7 +125,7 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
     if not sidecar.is_file():
         return {}
     try:
-        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        meta = json.loads(sidecar.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EvalSetError(f"Cannot read {sidecar}, the description of {path.name}: {exc}") from None
     if not isinstance(meta, dict) or ("corpus" in meta and not isinstance(meta["corpus"], str)):

@@ -125,6 +125,22 @@ def test_a_set_with_an_article_of_its_name_beside_it_asks_about_that_article(tmp
     assert load_eval_set(path).corpus_dir == tmp_path / "."  # a sidecar's corpus comes first
 
 
+def test_a_set_and_its_article_saved_with_a_byte_order_mark_read_as_without(tmp_path: Path) -> None:
+    """Windows editors start UTF-8 files with a byte-order mark: json refused the first line,
+    and the article's title line was read as text."""
+    bom = "\ufeff"
+    item = {"id": "w-1", "question": "When was Eldermere founded?", "answerable": True,
+            "expect_any": ["911"], "support": ["founded in 911"]}
+    (tmp_path / "win.jsonl").write_text(bom + json.dumps(item) + "\n", encoding="utf-8")
+    (tmp_path / "win.json").write_text(bom + json.dumps({"name": "windows", "corpus": "docs"}), encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "town.md").write_text(bom + "# Eldermere\n\nThe town was founded in 911.\n", encoding="utf-8")
+    eval_set = load_eval_set(tmp_path / "win.jsonl")
+    assert eval_set.name == "windows" and eval_set.items[0]["id"] == "w-1"
+    [document] = load_corpus(eval_set.corpus_dir)
+    assert document.title == "Eldermere" and [b.text for b in document.blocks] == ["The town was founded in 911."]
+
+
 def test_a_set_whose_answers_its_corpus_never_says_is_refused_saying_what_to_do(tmp_path: Path) -> None:
     from qa.evalsets import check_answers_in
 

@@ -27,11 +27,13 @@ def load_plain(data: bytes, source: str, sha256: str, limits: Settings) -> Docum
 
 
 def decode(data: bytes, source: str) -> str:
-    """The file's text. Offsets index into it as it is, so it is never re-encoded or guessed at."""
+    """The file's text. Offsets index into it as it is, so it is never re-encoded or guessed at.
+    A byte-order mark, which Windows editors put before UTF-8 text, is not part of it: left
+    in, it hid the title line ("\\ufeff# Title" is no heading)."""
     if b"\x00" in data:
         raise DocumentUnreadable(source, "it looks binary (it contains NUL bytes): remove it, or convert it to UTF-8 text")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DocumentUnreadable(
             source, f"it is not valid UTF-8 (byte {exc.start}): convert it, e.g. `iconv -t UTF-8`, or remove it"
