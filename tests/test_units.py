@@ -122,6 +122,24 @@ def test_a_fenced_code_block_is_one_block_and_its_comment_lines_are_no_headings(
     assert all(text[b.start:b.end] == b.text for b in doc.blocks)
 
 
+def test_underlined_headings_and_separator_lines_are_read_as_structure_not_text() -> None:
+    markdown = ("The Town\n========\n\nIt is old.\n\nHistory\n-------\n\nFounded in 911.\n\n---\n\n* * *\n\n"
+                "- an item\n---\n\nThe end.\n")
+    doc = parse_markdown("x/town.md", markdown, "sha")
+    assert doc.title == "The Town"
+    assert [(b.headings, b.text) for b in doc.blocks] == [
+        (("The Town",), "It is old."), (("The Town", "History"), "Founded in 911."),
+        (("The Town", "History"), "an item"), (("The Town", "History"), "The end."),
+    ]
+    plain = "The Town\n========\n\nIt is old.\n\nHistory\n-------\nFounded in 911.\n\n***\n\nThe end.\n"
+    doc = parse_plain("x/town.txt", plain, "sha")
+    assert doc.title == "The Town"
+    assert [(b.headings, b.text) for b in doc.blocks] == [
+        (("The Town",), "It is old."), (("The Town", "History"), "Founded in 911."),
+        (("The Town", "History"), "The end."),
+    ]
+
+
 def test_plain_text_finds_headings_questions_items_and_one_line_paragraphs() -> None:
     text = ("Eldermere\n\nA town on a river. It is old.\nIt has a bridge\nthat is long.\n\nFacts\n- Founded in 911\n\n"
             "Questions\nHow old is it?\nVery old, over a thousand years.\n")

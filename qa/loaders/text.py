@@ -16,6 +16,10 @@ _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 # A fenced code block opens with three or more backticks or tildes and closes with at least as
 # many of the same (CommonMark); what it holds is text, never a heading or a list item.
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
+# A line of "=" or "-" under a paragraph makes it a heading (a setext heading, levels 1 and 2);
+# elsewhere three or more "-", "*" or "_" make a thematic break, which only ends a paragraph.
+_UNDERLINE = re.compile(r"^[ \t]{0,3}(=+|-+)[ \t]*$")
+_BREAK = re.compile(r"^[ \t]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 
 
 def load_markdown(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
@@ -60,6 +64,20 @@ class _Blocks:
             self.add(self._start, self._end)
             self._start = None
 
+    def enter(self, level: int, name: str) -> None:
+        """A heading: the first level-1 one before any text is the document's title."""
+        self.flush()
+        if level == 1 and not any(lvl == 1 for lvl, _ in self.headings) and not self.blocks:
+            self.title = name
+        self.headings = enter_heading(self.headings, level, name)
+
+    def take_paragraph(self) -> str | None:
+        """The text of the paragraph being read, which then is no block (None when there is none)."""
+        if self._start is None:
+            return None
+        text, self._start = self.text[self._start:self._end], None
+        return text
+
     def add(self, start: int, end: int) -> None:
         path = tuple(h for _, h in self.headings) or (self.title,)
         while end > start and self.text[end - 1].isspace():
@@ -82,10 +100,10 @@ def _lines(text: str) -> list[tuple[int, str]]:
 
 
 def parse_markdown(source: str, text: str, sha256: str) -> Document:
-    """Split Markdown into blocks: `#` lines are headings (the first `#` one, before any text,
-    is the title), list items are blocks of their own, other runs of non-blank lines are
-    paragraphs, and a fenced code block is one block, its fences left out (a shell comment
-    in it, "# install the tools", is no heading)."""
+    """Split Markdown into blocks: `#` lines, and lines underlined with "=" or "-", are headings
+    (the first level-1 one, before any text, is the title), list items are blocks of their own,
+    other runs of non-blank lines are paragraphs, and a fenced code block is one block, its
+    fences left out (a shell comment in it, "# install the tools", is no heading)."""
     out = _Blocks(source, text, fallback_title(source), [])
     fence: str | None = None
     for start, body in _lines(text):
@@ -102,15 +120,16 @@ def parse_markdown(source: str, text: str, sha256: str) -> Document:
             fence = opening.group(1)
             continue
         heading = _HEADING.match(body)
+        underline = _UNDERLINE.match(body)
         item = _LIST_ITEM.match(body)
         if not body.strip():
             out.flush()
         elif heading:
+            out.enter(len(heading.group(1)), heading.group(2).strip())
+        elif underline and (above := out.take_paragraph()) is not None:
+            out.enter(1 if underline.group(1)[0] == "=" else 2, " ".join(above.split()))
+        elif _BREAK.match(body):
             out.flush()
-            level, name = len(heading.group(1)), heading.group(2).strip()
-            if level == 1 and not any(lvl == 1 for lvl, _ in out.headings) and not out.blocks:
-                out.title = name
-            out.headings = enter_heading(out.headings, level, name)
         elif item:
             out.flush()
             out.add(start + item.end(), start + len(body))
@@ -133,6 +152,9 @@ def _closes(line: str, fence: str) -> bool:
 # sentence (hard-wrapped text) runs on into the next.
 _PLAIN_ITEM = LIST_MARKER
 _SENTENCE_END = re.compile(r"[.!?…:;\"”’)\]]\s*$")
+# A line of one mark repeated ("=====", "-----", "* * *") underlines a heading or separates
+# parts: it ends a paragraph and is never text.
+_RULE = re.compile(r"^[ \t]*([-=*_~#+])(?:[ \t]*\1){2,}[ \t]*$")
 HEADING_MAX_CHARS = 90
 HEADING_MAX_WORDS = 12
 
@@ -158,7 +180,7 @@ def parse_plain(source: str, text: str, sha256: str) -> Document:
     for i, (start, body) in enumerate(lines):
         following = next((b for b in bodies[i + 1:] if b.strip()), None)
         item = _PLAIN_ITEM.match(body)
-        if not body.strip():
+        if not body.strip() or _RULE.match(body):
             out.flush()
         elif _plain_heading(body, bodies[i + 1] if i + 1 < len(bodies) and bodies[i + 1].strip() else following):
             out.flush()
