@@ -140,6 +140,19 @@ def test_underlined_headings_and_separator_lines_are_read_as_structure_not_text(
     ]
 
 
+def test_a_byline_and_a_date_under_the_title_are_text_not_sections() -> None:
+    """They were read as two headings, the second replacing the first: the author's name was
+    lost, and every sentence was filed under "March 3, 2021"."""
+    text = ("How Cities Cool Down\nBy Maria Lopez\nMarch 3, 2021\n\nCities plant trees to fight heat.\n\n"
+            "By The Sea\nShade matters most where fewer trees grow.\n")
+    doc = parse_plain("x/cool.txt", text, "sha")
+    assert doc.title == "How Cities Cool Down"
+    assert [(b.headings[1:], b.text) for b in doc.blocks] == [
+        ((), "By Maria Lopez\nMarch 3, 2021"), ((), "Cities plant trees to fight heat."),
+        (("By The Sea",), "Shade matters most where fewer trees grow."),  # further down, a heading again
+    ]
+
+
 def test_plain_text_finds_headings_questions_items_and_one_line_paragraphs() -> None:
     text = ("Eldermere\n\nA town on a river. It is old.\nIt has a bridge\nthat is long.\n\nFacts\n- Founded in 911\n\n"
             "Questions\nHow old is it?\nVery old, over a thousand years.\n")

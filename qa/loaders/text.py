@@ -155,16 +155,26 @@ _SENTENCE_END = re.compile(r"[.!?…:;\"”’)\]]\s*$")
 # A line of one mark repeated ("=====", "-----", "* * *") underlines a heading or separates
 # parts: it ends a paragraph and is never text.
 _RULE = re.compile(r"^[ \t]*([-=*_~#+])(?:[ \t]*\1){2,}[ \t]*$")
+# Under a title, news and blog articles give their author and date on lines of their own.
+_BYLINE = re.compile(r"^(?:[Bb]y|(?:[Ww]ritten|[Pp]osted|[Pp]ublished|[Rr]eported) by)\s+[A-Z]")
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATELINE = re.compile(rf"^(?:(?:published|posted|updated|last updated)\s*:?\s*)?(?:\w+day,?\s+)?"
+                       rf"(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}}"
+                       rf"|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})\W*$", re.I)
 HEADING_MAX_CHARS = 90
 HEADING_MAX_WORDS = 12
 
 
-def _plain_heading(line: str, next_line: str | None) -> bool:
+def _plain_heading(line: str, next_line: str | None, near_top: bool = False) -> bool:
+    """A heading: see above. `near_top`: the line is among the first under the title, where a
+    byline ("By Maria Lopez") stands, which elsewhere could be a heading ("By The Sea")."""
     body = line.strip()
     if not body or not next_line or not next_line.strip() or _PLAIN_ITEM.match(body) or len(body) > HEADING_MAX_CHARS:
         return False
     if len(body.split()) > HEADING_MAX_WORDS or not body[0].isupper() or next_line.strip()[0].islower():
         return False  # too long, not capitalised, or a wrapped line that runs on
+    if (near_top and _BYLINE.match(body)) or _DATELINE.match(body):
+        return False  # "By Maria Lopez", "March 3, 2021": what the article says of itself, not a section
     if body.endswith("?"):
         return len(next_line.strip()) > len(body)  # a question standing above its (longer) answer
     return not _SENTENCE_END.search(body) and not body.endswith(",")
@@ -182,7 +192,8 @@ def parse_plain(source: str, text: str, sha256: str) -> Document:
         item = _PLAIN_ITEM.match(body)
         if not body.strip() or _RULE.match(body):
             out.flush()
-        elif _plain_heading(body, bodies[i + 1] if i + 1 < len(bodies) and bodies[i + 1].strip() else following):
+        elif _plain_heading(body, bodies[i + 1] if i + 1 < len(bodies) and bodies[i + 1].strip() else following,
+                            near_top=0 < i - first <= 3):
             out.flush()
             name = body.strip()
             if i == first:
