@@ -153,6 +153,15 @@ def test_a_byline_and_a_date_under_the_title_are_text_not_sections() -> None:
     ]
 
 
+def test_markdown_front_matter_is_left_out_and_gives_the_title() -> None:
+    text = '---\ntitle: "Why Cities Plant Trees"\ndate: 2021-03-03\n---\n\nCities plant trees.\n\n## Costs\n\nCheap.\n'
+    doc = parse_markdown("x/post.md", text, "sha")
+    assert doc.title == "Why Cities Plant Trees"
+    assert [b.text for b in doc.blocks] == ["Cities plant trees.", "Cheap."]
+    assert all(text[b.start:b.end] == b.text for b in doc.blocks)
+    assert parse_markdown("x/rule.md", "---\n\nA rule, then text.\n", "sha").blocks[0].text == "A rule, then text."
+
+
 def test_plain_text_finds_headings_questions_items_and_one_line_paragraphs() -> None:
     text = ("Eldermere\n\nA town on a river. It is old.\nIt has a bridge\nthat is long.\n\nFacts\n- Founded in 911\n\n"
             "Questions\nHow old is it?\nVery old, over a thousand years.\n")

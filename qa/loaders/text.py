@@ -103,10 +103,13 @@ def parse_markdown(source: str, text: str, sha256: str) -> Document:
     """Split Markdown into blocks: `#` lines, and lines underlined with "=" or "-", are headings
     (the first level-1 one, before any text, is the title), list items are blocks of their own,
     other runs of non-blank lines are paragraphs, and a fenced code block is one block, its
-    fences left out (a shell comment in it, "# install the tools", is no heading)."""
-    out = _Blocks(source, text, fallback_title(source), [])
+    fences left out (a shell comment in it, "# install the tools", is no heading). YAML front
+    matter is left out, and gives the title when it names one."""
+    lines = _lines(text)
+    skip, title = _front_matter(lines)
+    out = _Blocks(source, text, title or fallback_title(source), [])
     fence: str | None = None
-    for start, body in _lines(text):
+    for start, body in lines[skip:]:
         if fence is not None:
             if _closes(body, fence):
                 out.flush()
@@ -136,6 +139,23 @@ def parse_markdown(source: str, text: str, sha256: str) -> Document:
         else:
             out.line(start, body)
     return out.document(sha256)
+
+
+def _front_matter(lines: list[tuple[int, str]]) -> tuple[int, str | None]:
+    """YAML front matter, as blog and static-site Markdown opens with ("---", "title: ...",
+    "---"): how many lines it takes, and its title. (0, None) when there is none."""
+    if not lines or lines[0][1].strip() != "---":
+        return 0, None
+    for n, (_start, body) in enumerate(lines[1:FRONT_MATTER_MAX_LINES], start=1):
+        if body.strip() in ("---", "..."):
+            fields = dict(_FIELD.match(b).groups() for _s, b in lines[1:n] if _FIELD.match(b))
+            title = fields.get("title", "").strip().strip("\"'").strip()
+            return n + 1, title or None
+    return 0, None
+
+
+FRONT_MATTER_MAX_LINES = 60
+_FIELD = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*)$")
 
 
 def _closes(line: str, fence: str) -> bool:
