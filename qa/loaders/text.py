@@ -148,7 +148,7 @@ def _front_matter(lines: list[tuple[int, str]]) -> tuple[int, str | None]:
         return 0, None
     for n, (_start, body) in enumerate(lines[1:FRONT_MATTER_MAX_LINES], start=1):
         if body.strip() in ("---", "..."):
-            fields = dict(_FIELD.match(b).groups() for _s, b in lines[1:n] if _FIELD.match(b))
+            fields = dict(m.groups() for m in (_FIELD.match(b) for _s, b in lines[1:n]) if m)
             title = fields.get("title", "").strip().strip("\"'").strip()
             return n + 1, title or None
     return 0, None
