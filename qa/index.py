@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 # 11: a sentence too long to cite or to embed whole is cut into parts (qa/chunking.py cut_long);
 #     a fenced code block in Markdown is one block, its lines never headings; a UTF-8 byte-order mark is dropped;
 #     underlined (setext) headings are headings, and separator lines ("---", "* * *") no text;
-#     in plain text, a byline under the title and a date line are text, not headings; front matter left out
+#     in plain text, a byline under the title and a date line are text, not headings; front matter left out;
+#     a Markdown table row is a block of its own
 FORMAT_VERSION = 11
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 

@@ -162,6 +162,15 @@ def test_markdown_front_matter_is_left_out_and_gives_the_title() -> None:
     assert parse_markdown("x/rule.md", "---\n\nA rule, then text.\n", "sha").blocks[0].text == "A rule, then text."
 
 
+def test_a_markdown_table_row_is_a_block_read_cell_by_cell_and_its_rule_is_left_out() -> None:
+    """A table was one paragraph holding its "|:---|---:|" rule, and with no full stop in it
+    one sentence: a question on one row quoted the whole table."""
+    text = "# Trees\n\n| City | Trees planted |\n|:-----|------:|\n| Paris | 20,000 |\n|  Lyon  | 5,000|\n| |\n\nThe end.\n"
+    doc = parse_markdown("x/trees.md", text, "sha")
+    assert [b.text for b in doc.blocks] == ["City | Trees planted", "Paris | 20,000", "Lyon  | 5,000", "The end."]
+    assert all(text[b.start:b.end] == b.text for b in doc.blocks)
+
+
 def test_plain_text_finds_headings_questions_items_and_one_line_paragraphs() -> None:
     text = ("Eldermere\n\nA town on a river. It is old.\nIt has a bridge\nthat is long.\n\nFacts\n- Founded in 911\n\n"
             "Questions\nHow old is it?\nVery old, over a thousand years.\n")

@@ -20,6 +20,10 @@ _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
 # elsewhere three or more "-", "*" or "_" make a thematic break, which only ends a paragraph.
 _UNDERLINE = re.compile(r"^[ \t]{0,3}(=+|-+)[ \t]*$")
 _BREAK = re.compile(r"^[ \t]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+# A table row ("| Paris | 20,000 |") is a block of its own, "cell | cell" as the other formats
+# give rows; the row under the header ("|---|:--:|") is left out.
+_TABLE_ROW = re.compile(r"^[ \t]*\|[ \t]*(.*?)[ \t]*\|?[ \t]*$")
+_TABLE_RULE = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+(?:[ \t]*:?-+:?[ \t]*)?$")
 
 
 def load_markdown(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
@@ -102,7 +106,8 @@ def _lines(text: str) -> list[tuple[int, str]]:
 def parse_markdown(source: str, text: str, sha256: str) -> Document:
     """Split Markdown into blocks: `#` lines, and lines underlined with "=" or "-", are headings
     (the first level-1 one, before any text, is the title), list items are blocks of their own,
-    other runs of non-blank lines are paragraphs, and a fenced code block is one block, its
+    other runs of non-blank lines are paragraphs, a table row is a block ("cell | cell", as
+    the other formats give rows), and a fenced code block is one block, its
     fences left out (a shell comment in it, "# install the tools", is no heading). YAML front
     matter is left out, and gives the title when it names one."""
     lines = _lines(text)
@@ -131,8 +136,12 @@ def parse_markdown(source: str, text: str, sha256: str) -> Document:
             out.enter(len(heading.group(1)), heading.group(2).strip())
         elif underline and (above := out.take_paragraph()) is not None:
             out.enter(1 if underline.group(1)[0] == "=" else 2, " ".join(above.split()))
-        elif _BREAK.match(body):
+        elif _BREAK.match(body) or _TABLE_RULE.match(body):
             out.flush()
+        elif row := _TABLE_ROW.match(body):
+            out.flush()
+            if row.group(1):  # an empty row holds nothing to quote
+                out.add(start + row.start(1), start + row.end(1))
         elif item:
             out.flush()
             out.add(start + item.end(), start + len(body))
