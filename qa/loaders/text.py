@@ -16,10 +16,11 @@ _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 # A fenced code block opens with three or more backticks or tildes and closes with at least as
 # many of the same (CommonMark); what it holds is text, never a heading or a list item.
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
-# A line of "=" or "-" under a paragraph makes it a heading (a setext heading, levels 1 and 2);
-# elsewhere three or more "-", "*" or "_" make a thematic break, which only ends a paragraph.
+# A line of "=" or "-" under a paragraph makes it a heading (a setext heading, levels 1 and 2).
 _UNDERLINE = re.compile(r"^[ \t]{0,3}(=+|-+)[ \t]*$")
-_BREAK = re.compile(r"^[ \t]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+# Elsewhere, in Markdown and plain text alike, a line of one mark repeated ("-----", "* * *",
+# "=====") separates parts: it ends a paragraph and is never text.
+_RULE = re.compile(r"^[ \t]*([-=*_~#+])(?:[ \t]*\1){2,}[ \t]*$")
 # A table row ("| Paris | 20,000 |") is a block of its own, "cell | cell" as the other formats
 # give rows; the row under the header ("|---|:--:|") is left out.
 _TABLE_ROW = re.compile(r"^[ \t]*\|[ \t]*(.*?)[ \t]*\|?[ \t]*$")
@@ -136,7 +137,7 @@ def parse_markdown(source: str, text: str, sha256: str) -> Document:
             out.enter(len(heading.group(1)), heading.group(2).strip())
         elif underline and (above := out.take_paragraph()) is not None:
             out.enter(1 if underline.group(1)[0] == "=" else 2, " ".join(above.split()))
-        elif _BREAK.match(body) or _TABLE_RULE.match(body):
+        elif _RULE.match(body) or _TABLE_RULE.match(body):
             out.flush()
         elif row := _TABLE_ROW.match(body):
             out.flush()
@@ -181,9 +182,6 @@ def _closes(line: str, fence: str) -> bool:
 # sentence (hard-wrapped text) runs on into the next.
 _PLAIN_ITEM = LIST_MARKER
 _SENTENCE_END = re.compile(r"[.!?…:;\"”’)\]]\s*$")
-# A line of one mark repeated ("=====", "-----", "* * *") underlines a heading or separates
-# parts: it ends a paragraph and is never text.
-_RULE = re.compile(r"^[ \t]*([-=*_~#+])(?:[ \t]*\1){2,}[ \t]*$")
 # Under a title, news and blog articles give their author and date on lines of their own.
 _BYLINE = re.compile(r"^(?:[Bb]y|(?:[Ww]ritten|[Pp]osted|[Pp]ublished|[Rr]eported) by)\s+[A-Z]")
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
