@@ -1,8 +1,8 @@
 """Eval sets: JSON Lines of labelled questions, each set naming the corpus it asks about, split
 into tune and test by a stable hash of each item's id.
 
-A set is `NAME.jsonl` with an optional sidecar `NAME.json` that names its corpus folder
-(relative to the project root) and records the source and licence of the data; a sidecar may
+A set is `NAME.jsonl` with an optional sidecar `NAME.json` that names its corpus, a folder or
+one document (relative to the project root) and records the source and licence of the data; a sidecar may
 also hold the set out of training altogether (`"held_out": true`). A set whose sidecar names
 no corpus asks about the document beside it with its name (`NAME.md`, `NAME.txt`, ...), if
 there is one, else about the corpus in force (`QA_CORPUS_DIR`). Every line is checked before
@@ -129,7 +129,7 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EvalSetError(f"Cannot read {sidecar}, the description of {path.name}: {exc}") from None
     if not isinstance(meta, dict) or ("corpus" in meta and not isinstance(meta["corpus"], str)):
-        raise EvalSetError(f"{sidecar} must be a JSON object whose \"corpus\" is a folder path.")
+        raise EvalSetError(f"{sidecar} must be a JSON object whose \"corpus\" is a folder or document path.")
     if "held_out" in meta and not isinstance(meta["held_out"], bool):
         raise EvalSetError(f"{sidecar}: \"held_out\" must be true or false.")
     return meta
@@ -162,12 +162,14 @@ def check_answers_in(eval_set: EvalSet, corpus_texts: Iterable[str], corpus: Pat
 
 
 def _resolve(corpus: str, set_path: Path) -> Path:
-    """A corpus folder relative to the set's own folder, or else to the project root."""
+    """A corpus folder or document relative to the set's own folder, or else to the project root.
+    A set about one article names the article, not its folder: the folder takes in what is
+    uploaded from the page (corpus/uploads/), which would change the set's answers."""
     candidate = Path(corpus).expanduser()
     if candidate.is_absolute():
         return candidate
     for base in (set_path.resolve().parent, PROJECT_ROOT):
-        if (base / candidate).is_dir():
+        if (base / candidate).exists():
             return base / candidate
     raise EvalSetError(f"The corpus {corpus!r} named by {set_path.with_suffix('.json')} does not exist.")
 

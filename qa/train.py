@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from qa.answer import VETOED_CONFIDENCE, Scoring, choose, lacks_asked_kind, rank_passages
+from qa.corpus import corpus_files
 from qa.engine import Candidates, Engine
 from qa.errors import EvalSetError
 from qa.evalsets import EvalSet, check_answers_in, contains_any
@@ -96,7 +97,7 @@ def borrow(examples: Sequence[Example], per_source: int = BORROWED_PER_SOURCE) -
     borrowed: list[Example] = []
     for target, engine in engines.items():
         for source, lender in engines.items():
-            if _article(lender) == _article(engine):
+            if _documents(lender) & _documents(engine):
                 continue  # two sets on one article: each other's questions are on its topic
             lent = sorted((e for e in examples if e.corpus == source and not e.item.get("history")),
                           key=lambda e: _hash(f"{target} {e.item['id']}"))[:per_source]
@@ -109,8 +110,10 @@ def borrow(examples: Sequence[Example], per_source: int = BORROWED_PER_SOURCE) -
     return borrowed
 
 
-def _article(engine: Engine) -> Path:
-    return Path(engine.settings.corpus_dir).resolve()
+def _documents(engine: Engine) -> frozenset[Path]:
+    """The files an engine answers from, so that a set naming the article and one naming its
+    folder count as sets on one article."""
+    return frozenset(path.resolve() for path in corpus_files(Path(engine.settings.corpus_dir)))
 
 
 def _learnable(examples: Sequence[Example]) -> bool:
@@ -348,7 +351,7 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
                            "Add answerable questions (\"answerable\": true, with \"expect_any\"), or train with "
                            "the bundled sets too.")
     several = len({e.corpus for e in examples}) > 1
-    borrowed = borrow(examples) if len({_article(e.engine) for e in examples}) > 1 else []
+    borrowed = borrow(examples) if len({_documents(e.engine) for e in examples}) > 1 else []
     if several and not borrowed:
         say("no topic gate: every set asks about the same article, and the gate learns from other articles' questions")
     plural = "s" if len(sets) != 1 else ""
