@@ -1,13 +1,15 @@
 """The `qa` command: argument parsing and printing only; the work is the engine's.
 
 Exit codes: 0 done (an answer or an abstention), 1 a problem with the set-up (corpus,
-model, index; the message says what to do), 2 bad usage or a bad question.
+model, index; the message says what to do), 2 bad usage or a bad question, 141 the reader of
+our output went away (`qa ask ... | head -1`), as for any Unix tool stopped by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from typing import TYPE_CHECKING, Sequence
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
     from qa.types import Document
 
 EXIT_OK, EXIT_SETUP, EXIT_USAGE = 0, 1, 2
+# What a shell reports for `cat`, `grep` and the like when the reader of their output quits
+# early (killed by SIGPIPE: 128 + 13): under `set -o pipefail` a cut-short `qa` looks like them.
+EXIT_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code. A reader that stops early (`| head -1`) ends
+    the run quietly with EXIT_PIPE. Not by restoring SIGPIPE's default, which would also kill
+    `qa serve` whenever a browser hung up mid-response."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit: a closed pipe is found where it can be caught
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; pointed at /dev/null that flush cannot fail and print
+        # "Exception ignored ... BrokenPipeError" (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
