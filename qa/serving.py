@@ -14,12 +14,24 @@ TOP_K_MAX = 10  # passages a question may ask for, on the page and in the API: p
 def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--host", default=None,
                         help="address to bind (default QA_HOST or 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=None, help="port (default QA_PORT or 7860)")
+    parser.add_argument("--port", type=port_number, default=None, help="port, 0 to 65535 (default QA_PORT or 7860)")
     parser.add_argument("--share", action="store_true", help="also open a public Gradio share link")
     parser.add_argument("--allow-uploads", action="store_true",
                         help="let the page take documents (PDF, HTML, Word, Markdown, text) into corpus/uploads/; "
                              "off by default (also QA_ALLOW_UPLOADS=1)")
     return parser
+
+
+def port_number(text: str) -> int:
+    """--port's value, refused by argument parsing (one line, exit 2) when it is no port, as
+    QA_PORT is by Settings: otherwise the engine loads first and binding fails with a traceback."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a whole number from 0 to 65535, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {port}")
+    return port
 
 
 def exposure_problem(host: str, share: bool, token: str | None) -> str | None:

@@ -57,3 +57,14 @@ def test_head_reads_the_first_line_of_an_answer(engine: Engine, settings: Settin
     assert result.returncode in (0, 141), result.stderr
     assert "over 70%" in result.stdout and len(result.stdout.splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- qa serve
+
+@pytest.mark.parametrize("port", ["99999", "-5", "65536", "eighty"])
+def test_serve_refuses_a_port_out_of_range_before_loading_anything(settings: Settings, port: str) -> None:
+    result = run_qa(settings, "serve", "--port", port)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("qa serve: error: argument --port: "), result.stderr
+    assert ("between 0 and 65535" in result.stderr or "from 0 to 65535" in result.stderr)
+    assert "Traceback" not in result.stderr and "Loading" not in result.stderr + result.stdout
