@@ -143,7 +143,7 @@ def choose(scoring: Scoring, passages: list[Passage], index: Index, *, extra_thr
 
 
 def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: Index, model: AnswerModel,
-            settings: Settings, threshold: float) -> Composed:
+            settings: Settings, threshold: float, sources: frozenset[str] | None = None) -> Composed:
     """The answer drawn from the retrieved `passages` only, or an abstention when the calibrated
     confidence is below `threshold`.
 
@@ -151,9 +151,10 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
     view of the candidate pool (`Engine.decide`); `passages` the top-k of `rank_passages`;
     `index` the engine's index; `model` the answer model (`Engine.model`, or one being trained);
     `settings` gives the most sentences an answer may quote; `threshold` is
-    `Engine.abstain_threshold` (0 to see the answer an abstention would hide)."""
+    `Engine.abstain_threshold` (0 to see the answer an abstention would hide); `sources` the
+    documents the question is limited to (None: all), which a summary keeps to as retrieval does."""
     if query.wants_summary:
-        return summary(index, settings, query.searched_for)
+        return summary(index, settings, query.searched_for, sources)
     asked_by_article = _faq_section(query.searched_for, scoring.pool, index)
     if asked_by_article:
         quoted, holder = _with_lists([(s, 1.0) for s in asked_by_article[:settings.max_answer_sentences]],
@@ -183,32 +184,48 @@ def lacks_asked_kind(features: np.ndarray, row: int) -> bool:
     return bool(features[row, _TYPE_ABSENT])
 
 
-def summary(index: Index, settings: Settings, question: str = "") -> Composed:
-    """The gist of a corpus is its opening: the first sentences of each document's lead. A
-    section whose heading is the summary asked for ("What are the key takeaways?", under "Key
-    Takeaways") is quoted instead, all of its list."""
-    asked = _summary_section(index, question, settings.max_answer_sentences)
+def summary(index: Index, settings: Settings, question: str = "", sources: frozenset[str] | None = None) -> Composed:
+    """The gist of a corpus is its opening: the first sentences of a document's lead, or with
+    several documents the first sentence of each (up to the most an answer quotes). A section
+    whose heading is the summary asked for ("What are the key takeaways?", under "Key
+    Takeaways") is quoted instead, all of its list. Only the documents in `sources` count,
+    when given."""
+    asked = _summary_section(index, question, settings.max_answer_sentences, sources)
     if asked:
         holder = _fewest_passages(asked, index)
         return _answer([(s, 1.0) for s in asked], holder, 1.0, reason=f"A summary: the article's “{heading_of(asked[0].section)}”.")
-    leads = [row for row, chunk in enumerate(index.chunks) if row == 0 or index.chunks[row - 1].source != chunk.source]
+    leads = [row for row, chunk in enumerate(index.chunks)
+             if (row == 0 or index.chunks[row - 1].source != chunk.source) and (sources is None or chunk.source in sources)]
+    per_document = settings.max_answer_sentences if len(leads) == 1 else 1
     quoted: list[tuple[Sentence, float]] = []
     holder: dict[int, Passage] = {}
-    for row in leads:
+    for row in leads[:settings.max_answer_sentences]:
         chunk = index.chunks[row]
         passage = Passage(chunk=chunk, rank=1, score=1.0, fused_score=None, dense_score=None, bm25_score=None)
-        for sid in chunk.sentence_ids[: settings.max_answer_sentences - len(quoted)]:
+        for sid in chunk.sentence_ids[:per_document]:
             quoted.append((index.sentences[sid], 1.0))
             holder[sid] = passage
-    return _answer(quoted, holder, 1.0, reason="A summary: the opening sentences of the article.")
+    return _answer(quoted, holder, 1.0, reason=_summary_reason(len(leads), settings.max_answer_sentences))
 
 
-def _summary_section(index: Index, question: str, max_sentences: int) -> list[Sentence]:
+def _summary_reason(documents: int, most: int) -> str:
+    if documents <= 1:
+        return "A summary: the opening sentences of the article."
+    if documents <= most:
+        return "A summary: the opening sentence of each document."
+    return (f"A summary: the opening sentence of the first {most} of {documents} documents. "
+            "Ask about one document alone for its own summary.")
+
+
+def _summary_section(index: Index, question: str, max_sentences: int,
+                     sources: frozenset[str] | None = None) -> list[Sentence]:
     """The opening sentences of the first section whose heading names a summary and holds no
     word the question lacks ("Key Takeaways" for "What are the key takeaways?"): a list whole
     (up to MAX_LIST_SENTENCES), else `max_sentences`. Empty for none."""
     asked = frozenset(content_stems(question))
     for source, section in index.sections():
+        if sources is not None and source not in sources:
+            continue
         heading = heading_of(section)
         stems = frozenset(content_stems(heading))
         if stems and stems <= asked and names_a_summary(heading):

@@ -239,7 +239,7 @@ class Engine:
                                   missing_names=len(missing), pool=pool, index=self.index, chunk_similarity=similarity)
         featured = time.perf_counter()
         return Candidates(query=query, k=k, pool=pool, features=features, missing_names=missing,
-                          chunk_similarity=similarity,
+                          chunk_similarity=similarity, sources=prepared.sources,
                           timings_ms={"embed": embed_ms, "retrieve": 1000 * (retrieved - embedded),
                                       "features": 1000 * (featured - retrieved)})
 
@@ -271,7 +271,7 @@ class Engine:
                           found.chunk_similarity)
         passages = rank_passages(scoring, self.index, found.k)
         composed = compose(query=found.query, scoring=scoring, passages=passages, index=self.index, model=model,
-                           settings=self.settings, threshold=threshold)
+                           settings=self.settings, threshold=threshold, sources=found.sources)
         done = time.perf_counter()
         timings = dict(found.timings_ms, answer=1000 * (done - answering))
         timings["total"] = 1000 * (done - started) if started is not None else sum(timings.values())
@@ -315,6 +315,7 @@ class Candidates:
     missing_names: tuple[str, ...]
     chunk_similarity: dict[int, float]
     timings_ms: dict[str, float]
+    sources: frozenset[str] | None = None  # the documents the question is limited to (None: all)
 
 
 def _word_vectors(query: Query, name_vectors: np.ndarray, index: Index) -> tuple[list[str], np.ndarray]:

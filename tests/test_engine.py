@@ -577,3 +577,37 @@ def test_a_transcript_without_full_stops_is_cited_in_short_parts_each_embedded_w
     assert not answer.abstained and "mill reopens in 2027" in answer.text, answer.text
     assert all(len(c.quote) <= town.settings.max_sentence_chars for c in answer.citations)
     grounded(town, answer)
+
+
+# ---------------------------------------------------------------- summaries of several documents
+
+
+@pytest.fixture(scope="module")
+def three_documents(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Engine:
+    corpus = tmp_path_factory.mktemp("three") / "corpus"
+    corpus.mkdir()
+    (corpus / "ferry.md").write_text("# The Wend Ferry\n\nThe ferry crosses the Wend twice an hour. "
+                                     "It was designed by Ada Brant. Its captain is Ruth Okafor.\n", encoding="utf-8")
+    (corpus / "mill.md").write_text("# The Old Mill\n\nThe old mill ground wool dye until 1921. "
+                                    "It is now a museum. Its wheel still turns.\n\n## Key Takeaways\n\n"
+                                    "- The mill is a museum.\n- The wheel still turns.\n", encoding="utf-8")
+    (corpus / "bees.md").write_text("# Town Bees\n\nThe town keeps forty hives on the common. "
+                                    "Their honey is sold at the Saturday market.\n", encoding="utf-8")
+    return Engine.load(Settings(corpus_dir=corpus, index_dir=corpus.parent / "index"), embedder=engine.embedder)
+
+
+def test_a_summary_keeps_to_the_documents_asked_and_opens_each_of_several(three_documents: Engine) -> None:
+    sources = sorted(d.source for d in three_documents.documents)
+    ferry = next(s for s in sources if s.endswith("ferry.md"))
+    mill = next(s for s in sources if s.endswith("mill.md"))
+    alone = three_documents.ask("What is this document about?", sources=[ferry])
+    assert {c.source for c in alone.citations} == {ferry}
+    assert [c.quote for c in alone.citations] == ["The ferry crosses the Wend twice an hour.",
+                                                  "It was designed by Ada Brant.", "Its captain is Ruth Okafor."]
+    every = three_documents.ask("Give me a summary")
+    assert sorted(c.source for c in every.citations) == sources  # each document's opening sentence
+    assert every.reason == "A summary: the opening sentence of each document."
+    # A summary section is looked for in the documents asked only: the ferry has no "Key Takeaways".
+    takeaways = three_documents.ask("What are the key takeaways?", sources=[ferry])
+    assert {c.source for c in takeaways.citations} == {ferry}
+    assert {c.source for c in three_documents.ask("What are the key takeaways?", sources=[mill]).citations} == {mill}
