@@ -53,8 +53,10 @@ class AskRequest(BaseModel):
                                description="Earlier questions of the conversation, oldest first: a follow-up "
                                            "such as 'What about Europe?' is read against them.")
     k: int | None = Field(None, ge=1, le=TOP_K_MAX, description="Passages to return (default 4).")
-    sources: list[str] | None = Field(None, description="Answer from these documents only (their `source`, as "
-                                                        "citations and /v1/health name them); default: all.")
+    sources: list[str] | None = Field(None, description="Answer from these documents only: their `source`, as "
+                                                        "citations and /v1/health name them, another path to "
+                                                        "the same file, or a file name only one document has; "
+                                                        "default: all.")
 
 
 class CitationOut(BaseModel):

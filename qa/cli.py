@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier question of the conversation (repeatable, oldest first)")
     p.add_argument("--k", type=int, default=None, help="how many passages to retrieve (default: QA_TOP_K or 4)")
     p.add_argument("--source", dest="sources", action="append", default=None, metavar="FILE",
-                   help="answer from this document only, as citations name it (repeatable; default: all)")
+                   help="answer from this document only: as citations name it, its path, or its file name "
+                        "(repeatable; default: all)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     p = sub.add_parser("source", help="print a corpus file's text as the index holds it (what citation offsets point into)")
@@ -207,16 +208,12 @@ def cmd_source(args: argparse.Namespace) -> int:
 
 
 def find_document(documents: Sequence["Document"], path: str) -> "Document | None":
-    """The indexed document a user means: its source as cited, the same file by another path,
-    or a file name that only one document has."""
-    from pathlib import Path
+    """The indexed document a user means (`documents_named`, as `qa ask --source` and the API's
+    `sources` read it), or None when no one document is meant."""
+    from qa.engine import documents_named
 
-    from qa.corpus import display_path
-
-    wanted = {path, display_path(Path(path))}
-    exact = [d for d in documents if d.source in wanted]
-    named = [d for d in documents if d.source.rsplit("/", 1)[-1] == Path(path).name]
-    return exact[0] if exact else named[0] if len(named) == 1 else None
+    found = documents_named(documents, path)
+    return found[0] if len(found) == 1 else None
 
 
 def with_page_marks(text: str, page_starts: Sequence[int]) -> str:

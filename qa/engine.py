@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ from qa.acronyms import Acronyms
 from qa.answer import Scoring, chunk_similarity, compose, missing_names, rank_passages
 from qa.features import ANSWERABILITY, FEATURES, TOPIC, feature_matrix
 from qa.model import AnswerModel, load_model
-from qa.corpus import load_corpus
+from qa.corpus import display_path, load_corpus
 from qa.embedding import Embedder, Encoder, model_name, resolve_model_path
 from qa.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale, QueryModelUnavailable, QuestionInvalid
 from qa.index import Index, build_index, expected_inputs
@@ -216,12 +217,19 @@ class Engine:
             return None
         if isinstance(sources, str):
             sources = [sources]
-        known = {d.source for d in self.index.documents}
-        unknown = [str(s) for s in sources if s not in known]
-        if unknown:
-            raise QuestionInvalid(f"No document {', '.join(map(repr, unknown))} in the index. "
-                                  f"Known: {', '.join(sorted(known))}.")
-        return frozenset(sources)
+        chosen, problems = set(), []
+        for name in sources:
+            found = documents_named(self.index.documents, name)
+            if len(found) == 1:
+                chosen.add(found[0].source)
+            elif found:
+                problems.append(f"{name!r} could be any of {', '.join(d.source for d in found)}: give its path")
+            else:
+                problems.append(f"No document {name!r} in the index")
+        if problems:
+            known = sorted(d.source for d in self.index.documents)
+            raise QuestionInvalid(f"{'. '.join(problems)}. Known: {', '.join(known)}.")
+        return frozenset(chosen)
 
     def _candidates_from(self, prepared: _Prepared, vectors: np.ndarray, embed_ms: float) -> Candidates:
         """The rest of `candidates`, given the vectors of `prepared.texts`."""
@@ -455,3 +463,19 @@ def _previous_build(settings: Settings, say: Callable[[str], None]) -> Index | N
 def get_engine() -> Engine:
     """The one engine of this process, loaded on first use and shared by app, CLI and tests."""
     return Engine.load(Settings.from_env())
+
+
+def documents_named(documents: Sequence[Document], name: object) -> list[Document]:
+    """The indexed documents a user may mean by `name`, for `sources` and `qa source`: the one
+    cited as `name`, or the same file by another spelling (./corpus/x.md, an absolute path);
+    failing that, every document whose path ends with `name` (uploads/notes.txt, or a bare file
+    name). One match is the document; more than one, the caller asks which."""
+    if not isinstance(name, str) or not name.strip():
+        return []
+    try:
+        spellings = {name, display_path(Path(name))}
+    except (OSError, ValueError):  # a null byte or a path the system cannot resolve: no other spelling
+        spellings = {name}
+    exact = [d for d in documents if d.source in spellings]
+    parts = Path(name).parts
+    return exact or [d for d in documents if Path(d.source).parts[-len(parts):] == parts]

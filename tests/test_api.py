@@ -146,6 +146,20 @@ def test_malformed_request_gets_422_in_one_line(server: str, body: dict, words: 
     assert status == 422 and isinstance(answer["detail"], str) and words in answer["detail"], answer
 
 
+@pytest.mark.parametrize("name", ["battery-race.md", "./corpus/battery-race.md",
+                                  str(PROJECT_ROOT / "corpus" / "battery-race.md")])
+def test_sources_take_a_file_name_or_another_spelling_of_the_path(server: str, name: str) -> None:
+    status, _, answer = call(server + "/v1/ask", {"question": CHINA, "sources": [name]})
+    assert status == 200, answer
+    assert answer["citations"] and {c["source"] for c in answer["citations"]} == {"corpus/battery-race.md"}
+
+
+def test_unknown_source_gets_422_listing_the_known_documents(server: str) -> None:
+    status, _, answer = call(server + "/v1/ask", {"question": CHINA, "sources": ["nope.md"]})
+    assert status == 422
+    assert answer["detail"] == "No document 'nope.md' in the index. Known: corpus/battery-race.md."
+
+
 def test_body_that_is_not_json_gets_422(server: str) -> None:
     status, _, answer = call(server + "/v1/ask", raw=b"{not json")
     assert status == 422 and "JSON" in answer["detail"]

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from qa.cli import find_document
 from qa.engine import Engine
+from qa.errors import QuestionInvalid
 from qa.settings import PROJECT_ROOT, Settings
 
 QA = str(Path(sys.executable).parent / "qa")  # .venv/bin/qa, the console script
 CHINA = "What share of lithium-ion battery production does China have?"
+TOWN = PROJECT_ROOT / "tests" / "data" / "eldermere" / "eldermere.md"
 
 
 def env_for(settings: Settings) -> dict[str, str]:
@@ -68,3 +71,78 @@ def test_serve_refuses_a_port_out_of_range_before_loading_anything(settings: Set
     assert result.stderr.splitlines()[-1].startswith("qa serve: error: argument --port: "), result.stderr
     assert ("between 0 and 65535" in result.stderr or "from 0 to 65535" in result.stderr)
     assert "Traceback" not in result.stderr and "Loading" not in result.stderr + result.stdout
+
+
+# ---------------------------------------------------------------- sources: the names a user may give
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Engine:
+    """Three documents, two of them named town.md (one uploaded): the real engine over a corpus
+    outside the project."""
+    corpus = tmp_path_factory.mktemp("library") / "corpus"
+    for folder, text in ((".", TOWN.read_text(encoding="utf-8")),
+                         ("uploads", "# Saltby\n\nSaltby is a fishing village with a harbour and a chapel. "
+                                   "Its boats land herring and crab each morning.\n")):
+        (corpus / folder).mkdir(parents=True, exist_ok=True)
+        (corpus / folder / "town.md").write_text(text, encoding="utf-8")
+    (corpus / "battery-race.md").write_text((PROJECT_ROOT / "corpus" / "battery-race.md").read_text(encoding="utf-8"),
+                                            encoding="utf-8")
+    return Engine.load(Settings(corpus_dir=corpus, index_dir=tmp_path_factory.mktemp("library-index")),
+                       embedder=engine.embedder)
+
+
+def without_timings(answer: dict) -> dict:
+    return {key: value for key, value in answer.items() if key != "timings_ms"}
+
+
+def source_ending(engine: Engine, tail: str) -> str:
+    return next(d.source for d in engine.documents if d.source.endswith(tail))
+
+
+def test_sources_take_another_spelling_of_the_path_or_a_unique_file_name(library: Engine) -> None:
+    battery = source_ending(library, "/battery-race.md")
+    cited = library.ask(CHINA, sources=[battery]).to_dict()
+    assert not cited["abstained"] and {c["source"] for c in cited["citations"]} == {battery}
+    relative = os.path.relpath(battery, os.getcwd())
+    for spelling in ("battery-race.md", "corpus/battery-race.md", relative, str(Path(battery).parent / "." / "battery-race.md")):
+        assert without_timings(library.ask(CHINA, sources=[spelling]).to_dict()) == without_timings(cited), spelling
+
+
+def test_sources_by_a_path_tail_limit_the_answer_to_that_document(library: Engine) -> None:
+    for tail in ("uploads/town.md", "corpus/town.md"):
+        wanted = source_ending(library, "/" + tail)
+        answer = library.ask(CHINA, sources=[tail])
+        assert answer.passages and {p.chunk.source for p in answer.passages} == {wanted}, tail
+        assert all(c.source == wanted for c in answer.citations)
+
+
+def test_the_project_corpus_takes_dot_slash_and_absolute_paths(engine: Engine) -> None:
+    cited = without_timings(engine.ask(CHINA, sources=["corpus/battery-race.md"]).to_dict())
+    for spelling in ("./corpus/battery-race.md", str(PROJECT_ROOT / "corpus" / "battery-race.md"), "battery-race.md"):
+        assert without_timings(engine.ask(CHINA, sources=[spelling]).to_dict()) == cited, spelling
+
+
+def test_an_ambiguous_file_name_is_refused_naming_the_candidates(library: Engine) -> None:
+    with pytest.raises(QuestionInvalid) as raised:
+        library.ask(CHINA, sources=["town.md"])
+    message = str(raised.value)
+    assert "'town.md' could be any of" in message and "give its path" in message
+    assert source_ending(library, "/corpus/town.md") in message and source_ending(library, "/uploads/town.md") in message
+    assert find_document(library.documents, "town.md") is None  # qa source reads names the same way
+
+
+@pytest.mark.parametrize("name", ["nope.md", "corpus/nope/battery-race.md", "", "\x00"])
+def test_an_unknown_source_is_refused_listing_the_known_documents(library: Engine, name: str) -> None:
+    with pytest.raises(QuestionInvalid) as raised:
+        library.ask(CHINA, sources=["battery-race.md", name])
+    message = str(raised.value)
+    assert f"No document {name!r} in the index" in message and "Known: " in message
+    assert all(d.source in message for d in library.documents)
+
+
+def test_cli_source_option_takes_a_file_name(engine: Engine, settings: Settings) -> None:
+    result = run_qa(settings, "ask", CHINA, "--source", "battery-race.md", "--source", "./corpus/battery-race.md")
+    assert result.returncode == 0, result.stderr
+    assert "corpus/battery-race.md > " in result.stdout and "over 70%" in result.stdout
+    result = run_qa(settings, "ask", CHINA, "--source", "nope.md")
+    assert result.returncode == 2 and "No document 'nope.md' in the index. Known: corpus/battery-race.md." in result.stderr
