@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="faiss (local files) or milvus (QA_MILVUS_URI); default: QA_BACKEND or faiss")
 
     p = sub.add_parser("ask", help="ask one question")
-    p.add_argument("question", help="the question, in quotes")
+    p.add_argument("question", nargs="*", metavar="QUESTION",
+                   help="the question. Quotes are optional, but keep them when it holds ' ? * or !, which the "
+                        "shell reads. '-', or no question with text piped in: read it from standard input")
+    p.set_defaults(usage_error=p.error)  # `qa ask`'s own usage line, for a missing question
     p.add_argument("--history", action="append", default=[], metavar="TURN",
                    help="an earlier question of the conversation (repeatable, oldest first)")
     p.add_argument("--k", type=int, default=None, help="how many passages to retrieve (default: QA_TOP_K or 4)")
@@ -164,14 +167,31 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from qa.settings import Settings
 
     settings = Settings.from_env()
-    clean_question(args.question, settings.max_question_chars)  # a bad question fails before the model loads
+    question = question_of(args)
+    clean_question(question, settings.max_question_chars)  # a bad question fails before the model loads
     engine = Engine.load(settings, progress=progress)
-    answer = engine.ask(args.question, history=args.history, k=args.k, sources=args.sources)
+    answer = engine.ask(question, history=args.history, k=args.k, sources=args.sources)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
         print(format_answer(answer))
     return EXIT_OK
+
+
+def question_of(args: argparse.Namespace) -> str:
+    """The question: its words joined (`qa ask What does Europe focus on` needs no quotes), or
+    standard input for '-' and for no words when something is piped in (`echo ... | qa ask`).
+    No question at all gets `qa ask`'s usage, never a wait on the terminal."""
+    words: list[str] = args.question
+    stdin = sys.stdin
+    if words == ["-"] or (not words and stdin is not None and not stdin.isatty()):
+        piped = stdin.read() if stdin is not None else ""
+        if words or piped.strip():
+            return piped
+    if not words:
+        args.usage_error('give a question: qa ask "What does Europe focus on?", or pipe one in: '
+                         'echo "What does Europe focus on?" | qa ask')
+    return " ".join(words)
 
 
 def format_answer(answer) -> str:  # type: ignore[no-untyped-def]

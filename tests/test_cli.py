@@ -3,6 +3,7 @@ test run's index (never the project's own)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -146,3 +147,27 @@ def test_cli_source_option_takes_a_file_name(engine: Engine, settings: Settings)
     assert "corpus/battery-race.md > " in result.stdout and "over 70%" in result.stdout
     result = run_qa(settings, "ask", CHINA, "--source", "nope.md")
     assert result.returncode == 2 and "No document 'nope.md' in the index. Known: corpus/battery-race.md." in result.stderr
+
+
+# ---------------------------------------------------------------- how the question is given
+
+def answer_json(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr
+    return without_timings(json.loads(result.stdout))
+
+
+def test_the_question_may_be_piped_in_or_typed_without_quotes(engine: Engine, settings: Settings) -> None:
+    question = "What does Europe focus on?"
+    quoted = answer_json(run_qa(settings, "ask", "--json", question))
+    assert quoted["question"] == question and quoted["citations"]
+    assert answer_json(run_qa(settings, "ask", "--json", stdin=question + "\n")) == quoted
+    assert answer_json(run_qa(settings, "ask", "--json", "-", stdin=question)) == quoted
+    assert answer_json(run_qa(settings, "ask", "--json", *question.split())) == quoted
+
+
+@pytest.mark.parametrize("stdin", [None, "", " \n"], ids=["no-stdin", "empty", "blank"])
+def test_no_question_gets_the_usage_of_qa_ask(settings: Settings, stdin: str | None) -> None:
+    result = run_qa(settings, "ask", stdin=stdin)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: qa ask ") and "qa ask: error: give a question" in result.stderr
+    assert result.stdout == ""
