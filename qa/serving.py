@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-TOP_K_MAX = 10  # passages a question may ask for, on the page and in the API: past ten the answer only gets noisier
+# Passages a question may ask for, on the page, in the API and in `qa ask --k`: past ten the
+# answer only gets noisier.
+TOP_K_MAX = 10
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -171,3 +171,21 @@ def test_no_question_gets_the_usage_of_qa_ask(settings: Settings, stdin: str | N
     assert result.returncode == 2
     assert result.stderr.startswith("usage: qa ask ") and "qa ask: error: give a question" in result.stderr
     assert result.stdout == ""
+
+
+# ---------------------------------------------------------------- --k, in the range of the page and the API
+
+@pytest.mark.parametrize("k", ["0", "11", "1000", "four"])
+def test_ask_refuses_k_outside_the_range_the_api_allows(settings: Settings, k: str) -> None:
+    from qa.serving import TOP_K_MAX
+
+    result = run_qa(settings, "ask", CHINA, "--k", k)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith("qa ask: error: argument --k: ")
+    assert f"from 1 to {TOP_K_MAX}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_takes_the_largest_k_the_api_allows(engine: Engine, settings: Settings) -> None:
+    from qa.serving import TOP_K_MAX
+
+    assert len(answer_json(run_qa(settings, "ask", "--json", CHINA, "--k", str(TOP_K_MAX)))["passages"]) == TOP_K_MAX
