@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="PATH", help="where to write the model (default: qa/answer_model.json)")
 
     p = sub.add_parser("bench", help="measure latency, build throughput, cold start and scale")
-    p.add_argument("--quick", action="store_true", help="a run of under a minute")
+    p.add_argument("--quick", action="store_true", help="a shorter run, of a few minutes: fewer rounds and smaller scale points")
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write the figures as JSON to OUT")
     p.add_argument("--report", action="store_true", help="regenerate eval/bench.md")
     p.add_argument("--backend", choices=BACKENDS, default=None,

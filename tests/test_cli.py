@@ -189,3 +189,10 @@ def test_ask_takes_the_largest_k_the_api_allows(engine: Engine, settings: Settin
     from qa.serving import TOP_K_MAX
 
     assert len(answer_json(run_qa(settings, "ask", "--json", CHINA, "--k", str(TOP_K_MAX)))["passages"]) == TOP_K_MAX
+
+
+def test_bench_help_promises_no_quick_run_under_a_minute(settings: Settings) -> None:
+    """--quick takes 1.5 to 3 minutes (review 35; README, Benchmarks): the help must not say less."""
+    result = run_qa(settings, "bench", "--help")
+    assert result.returncode == 0 and "a few minutes" in " ".join(result.stdout.split())
+    assert "under a minute" not in result.stdout
