@@ -149,8 +149,8 @@ def api_app(engine: "Engine", batcher: "Batcher", token: str | None = None) -> "
                      {"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(RequestValidationError)
-    async def malformed(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(422, validation_message(exc))
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(422, validation_message(exc, request.headers.get("content-type")))
 
     @app.post("/ask", dependencies=[Depends(authorised)], response_model=None,
               responses={200: {"model": AnswerOut}, **_errors(401, 413, 422, 503)})
@@ -196,13 +196,36 @@ def health_report(engine: "Engine", batcher: "Batcher", auth: bool) -> dict[str,
     }
 
 
-def validation_message(exc: RequestValidationError) -> str:
-    """FastAPI's list of validation errors as one line: "k: Input should be ... ; question: Field required"."""
+EXAMPLE_BODY = 'Send JSON like {"question": "...", "history": [], "k": 4}.'
+
+
+def validation_message(exc: RequestValidationError, content_type: str | None = None) -> str:
+    """FastAPI's list of validation errors as one line: "k: Input should be ... ; question: Field required".
+    Two cases read better whole. A body not declared as JSON is never parsed (curl -d sends
+    application/x-www-form-urlencoded), so its fields cannot be checked: say which header to
+    send. JSON that does not parse: say where, rather than FastAPI's "0: JSON decode error",
+    whose 0 is a character position shown where a field name goes."""
+    problems = exc.errors()
+    broken = next((p for p in problems if p.get("type") == "json_invalid"), None)
+    if broken is not None:
+        position, reason = broken.get("loc", ())[-1], str(broken.get("ctx", {}).get("error", "")).rstrip(".")
+        where = f" at character {position + 1}" if isinstance(position, int) else ""
+        return f"Bad request: the body is not valid JSON ({reason[:1].lower() + reason[1:]}{where}). {EXAMPLE_BODY}"
+    if not is_json(content_type):
+        sent = f"as {content_type.split(';')[0].strip()!r}" if content_type else "without a Content-Type"
+        return (f"Bad request: the body came {sent}; send it as JSON with the header "
+                f"'Content-Type: application/json' (curl: -H 'content-type: application/json'). {EXAMPLE_BODY}")
     parts = []
-    for problem in exc.errors():
+    for problem in problems:
         where = ".".join(str(p) for p in problem.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {problem.get('msg', 'invalid')}")
-    return "Bad request: " + "; ".join(parts) + ". Send JSON like {\"question\": \"...\", \"history\": [], \"k\": 4}."
+    return "Bad request: " + "; ".join(parts) + ". " + EXAMPLE_BODY
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether FastAPI parses a body of this type as JSON: application/json or application/*+json."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 class LimitBody:

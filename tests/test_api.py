@@ -3,6 +3,7 @@ real Gradio server on a free port, plain HTTP as any client would send it."""
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import json
 import os
@@ -163,6 +164,50 @@ def test_unknown_source_gets_422_listing_the_known_documents(server: str) -> Non
 def test_body_that_is_not_json_gets_422(server: str) -> None:
     status, _, answer = call(server + "/v1/ask", raw=b"{not json")
     assert status == 422 and "JSON" in answer["detail"]
+
+
+def post_as(url: str, body: bytes, content_type: str | None) -> tuple[int, dict[str, Any]]:
+    """POST `body` with this Content-Type, or with none at all (which urllib would not allow)."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        connection.request("POST", parts.path, body=body,
+                           headers={"Content-Type": content_type} if content_type else {})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("content_type, named", [
+    ("application/x-www-form-urlencoded", "came as 'application/x-www-form-urlencoded'"),  # curl -d's default
+    ("text/plain; charset=utf-8", "came as 'text/plain'"),
+    (None, "came without a Content-Type"),
+])
+def test_json_body_without_the_json_content_type_is_told_which_header_to_send(
+        server: str, content_type: str | None, named: str) -> None:
+    status, answer = post_as(server + "/v1/ask", json.dumps({"question": CHINA}).encode(), content_type)
+    assert status == 422 and named in answer["detail"], answer
+    assert "'Content-Type: application/json'" in answer["detail"] and "dictionary" not in answer["detail"]
+
+
+def test_json_content_type_with_a_charset_is_answered(server: str) -> None:
+    status, answer = post_as(server + "/v1/ask", json.dumps({"question": CHINA}).encode(),
+                             "application/json; charset=utf-8")
+    assert status == 200 and answer["citations"], answer
+
+
+@pytest.mark.parametrize("raw, where", [(b"{not json", "at character 2"),
+                                        (b'{"question": "Who?",}', "at character 21"),
+                                        (b"", None)])
+def test_malformed_json_says_where_it_breaks(server: str, raw: bytes, where: str | None) -> None:
+    status, answer = post_as(server + "/v1/ask", raw, "application/json")
+    assert status == 422
+    if where is None:  # nothing to parse: the body is missing
+        assert answer["detail"].startswith("Bad request: body: Field required."), answer
+    else:
+        assert answer["detail"].startswith("Bad request: the body is not valid JSON (") and where in answer["detail"]
+        assert "0:" not in answer["detail"] and "JSON decode error" not in answer["detail"]
 
 
 def test_body_over_the_limit_gets_413_unread(server: str) -> None:
