@@ -12,6 +12,7 @@ The loaders then read it like any corpus file, with the same size and zip-bomb l
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import shutil
@@ -27,6 +28,18 @@ from qa.settings import Settings
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 NAME_MAX_CHARS = 80
+log = logging.getLogger(__name__)
+# The loaders' reasons speak to whoever keeps the corpus folder ("remove it", "raise the limit",
+# "put that in the corpus"). A visitor of the page can do none of that: what they can do is fix
+# the file and upload it again. (pattern, replacement), applied in turn.
+_FOR_VISITORS = (
+    (re.compile(r"\s*\((QA_[A-Z_]+)\)"), ""),  # settings only the server's admin can change
+    (re.compile(r"(,| or|;)? (if you trust it, )?(or )?raise the limit$"), ""),
+    (re.compile(r",? or remove it$"), ""),
+    (re.compile(r": remove it, or "), ": "),
+    (re.compile(r"and put (that|the OCR'd copy) in the corpus$"), r"and upload \1"),
+    (re.compile(r": add some text$"), ": add some text and upload it again"),
+)
 
 
 class UploadRefused(QAError):
@@ -89,18 +102,21 @@ def store(source: Path, name: str, settings: Settings) -> Stored:
     except OSError as exc:
         raise UploadRefused(f"Cannot read the uploaded {name}: {exc.strerror or exc}. Try again.") from None
     if size == 0:
-        raise UploadRefused(f"{name} is empty.")
+        raise UploadRefused(f"{name} is empty: add some text and upload it again.")
     if size > settings.max_document_bytes:
-        raise UploadRefused(f"{name} is {size:,} bytes; the limit is {settings.max_document_bytes:,} "
-                            "(QA_MAX_DOCUMENT_BYTES). Split it, or upload a smaller file.")
+        raise UploadRefused(f"{name} is {megabytes(size)}, over the limit of {megabytes(settings.max_document_bytes)} "
+                            "a file. Split it, or upload a smaller file.")
     if settings.corpus_dir.is_file():
-        raise UploadRefused(f"The corpus is one document, {settings.corpus_dir}: uploads need a corpus folder. "
-                            "Set QA_CORPUS_DIR to a folder to add documents.")
+        log.warning("Upload refused: the corpus is one file, %s; set QA_CORPUS_DIR to a folder to take uploads",
+                    settings.corpus_dir)
+        raise UploadRefused("This server's corpus is a single file, so it takes no uploads. Its admin can set "
+                            "QA_CORPUS_DIR to a folder to allow them.")
     folder = uploads_dir(settings)
     present = [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
     if len(present) >= settings.max_uploads:
-        raise UploadRefused(f"The uploads folder already holds {len(present)} files, the limit (QA_MAX_UPLOADS). "
-                            f"Remove some from {folder} first.")
+        # The visitor can neither see nor empty the folder: say what the limit is and who can lift it.
+        raise UploadRefused(f"{name} was not added: the page already holds its limit of {settings.max_uploads} "
+                            "uploaded files. The server's admin can remove some.")
     with source.open("rb") as fh:
         data = fh.read()
     kind = kind_of(data, name)
@@ -117,11 +133,28 @@ def store(source: Path, name: str, settings: Settings) -> Stored:
         os.replace(temporary, target)  # a half-written file never shows in the corpus
     except DocumentUnreadable as exc:
         Path(temporary).unlink(missing_ok=True)
-        raise UploadRefused(f"{name}: {exc.reason}") from None
+        raise UploadRefused(f"{name}: {for_visitors(exc.reason)}") from None
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
-        raise UploadRefused(f"Cannot store {name} in {folder}: {exc.strerror or exc}.") from None
+        log.error("Cannot store the upload %s in %s: %s", name, folder, exc)
+        raise UploadRefused(f"{name} could not be stored on the server ({exc.strerror or 'write error'}). "
+                            "Try again later.") from None
     return Stored(target, kind)
+
+
+def megabytes(size: int) -> str:
+    """A size in MB (10^6 bytes), as the upload box states its limit (bytes when under 0.1 MB)."""
+    if size < 100_000:
+        return f"{size:,} bytes"
+    return f"{size / 1_000_000:.1f}".removesuffix(".0") + " MB"
+
+
+def for_visitors(reason: str) -> str:
+    """A loader's reason for not reading a file, told to someone who uploaded it from the page:
+    without advice only the server's admin can follow, ending with a full stop."""
+    for pattern, replacement in _FOR_VISITORS:
+        reason = pattern.sub(replacement, reason)
+    return reason.rstrip(" .:;,") + "."
 
 
 def _free_name(folder: Path, name: str) -> Path:

@@ -98,8 +98,12 @@ def test_a_file_the_loader_cannot_read_is_refused_with_its_reason_and_not_kept(t
     assert list(uploads_dir(settings).iterdir()) == []
 
 
-@pytest.mark.parametrize(("size", "already", "says"), [(0, 0, "empty"), (2_000, 0, "limit is 1,000"),
-                                                        (10, 2, "the limit")])
+@pytest.mark.parametrize(("size", "already", "says"), [
+    (0, 0, "in.txt is empty: add some text and upload it again."),
+    (2_000, 0, "in.txt is 2,000 bytes, over the limit of 1,000 bytes a file. Split it, or upload a smaller file."),
+    (10, 2, "in.txt was not added: the page already holds its limit of 2 uploaded files. "
+            "The server's admin can remove some."),
+])
 def test_store_refuses_empty_large_or_too_many_files(tmp_path: Path, size: int, already: int, says: str) -> None:
     settings = Settings(corpus_dir=tmp_path, max_document_bytes=1_000, max_uploads=2)
     for n in range(already):
@@ -107,8 +111,10 @@ def test_store_refuses_empty_large_or_too_many_files(tmp_path: Path, size: int, 
         (uploads_dir(settings) / f"old-{n}.txt").write_text("old", encoding="utf-8")
     upload = tmp_path / "in.txt"
     upload.write_bytes(b"x" * size)
-    with pytest.raises(UploadRefused, match=says):
+    with pytest.raises(UploadRefused) as refused:
         store(upload, "in.txt", settings)
+    assert str(refused.value) == says
+    assert str(tmp_path) not in says, "no server paths for a web visitor"
     assert len(list(uploads_dir(settings).iterdir())) == already if already else not uploads_dir(settings).exists()
 
 
@@ -117,9 +123,31 @@ def test_a_corpus_of_one_document_refuses_uploads_saying_what_to_do(tmp_path: Pa
     article.write_text("# Ferries\n\nThe ferry leaves at seven.\n", encoding="utf-8")
     upload = tmp_path / "in.txt"
     upload.write_text("The bus leaves at eight.", encoding="utf-8")
-    with pytest.raises(UploadRefused, match="Set QA_CORPUS_DIR to a folder"):
+    with pytest.raises(UploadRefused, match="single file, so it takes no uploads. Its admin can set QA_CORPUS_DIR"
+                                           " to a folder") as refused:
         store(upload, "in.txt", Settings(corpus_dir=article))
+    assert str(tmp_path) not in str(refused.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["article.md", "in.txt"]  # nothing written
+
+
+@pytest.mark.parametrize(("name", "data", "says"), [
+    ("headings.md", b"# Only a title\n\n## And another\n",
+     "headings.md: it has no paragraph to quote (headings only, or no text): add some text and upload it again."),
+    ("blank.txt", b"   \n\n  ", "blank.txt: it is empty: add some text and upload it again."),
+    ("broken.pdf", b"%PDF-1.4 pretend, with no body", "open it in a PDF viewer and save or print it again as PDF."),
+])
+def test_a_refused_upload_says_what_the_visitor_can_do(tmp_path: Path, name: str, data: bytes, says: str) -> None:
+    """The loaders' reasons speak to the corpus's keeper ("or remove it", "put it in the corpus");
+    the page's visitor gets what they can do, in a sentence with its full stop."""
+    settings = Settings(corpus_dir=tmp_path / "corpus")
+    (tmp_path / "corpus").mkdir()
+    upload = tmp_path / "in.bin"
+    upload.write_bytes(data)
+    with pytest.raises(UploadRefused) as refused:
+        store(upload, name, settings)
+    message = str(refused.value)
+    assert message.endswith(says), message
+    assert "remove it" not in message and "corpus" not in message and str(tmp_path) not in message
 
 
 # ---------------------------------------------------------------- one document at a time
