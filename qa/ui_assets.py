@@ -13,6 +13,9 @@ CSS = """
 .qa-upload-status.qa-upload-done div:last-child { font-weight: 600; }
 .qa-header h1 { margin: 0 0 .2rem; font-size: 1.6rem; }
 .qa-header p { margin: 0; color: var(--body-text-color-subdued); max-width: 70rem; }
+.qa-doc-list { font-size: .85rem; color: var(--body-text-color-subdued); margin-top: .2rem; }
+.qa-doc-list summary { cursor: pointer; width: fit-content; }
+.qa-doc-list ul { max-height: 12rem; overflow-y: auto; margin: .2rem 0 0 1.2rem; padding: 0; }
 .qa-article { white-space: pre-wrap; font-size: .92rem; line-height: 1.5; max-height: 28rem; overflow-y: auto; }
 .qa-meta { font-size: .78rem; color: var(--body-text-color-subdued); margin-top: .35rem; }
 .qa-verdict { font-weight: 600; cursor: help; }

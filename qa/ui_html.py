@@ -258,15 +258,26 @@ def render_panel(answers: Sequence[Answer], documents: Mapping[str, str]) -> str
     return f'<div class="qa-sources">{"".join(sections)}</div>'
 
 
+HEADER_NAMES_MAX = 3  # documents named in the header's sentence; more are counted and listed folded
+
+
 def render_header(documents: Iterable[Any]) -> tuple[str, str]:
-    """The page header and the full article text (of the indexed documents), both escaped."""
+    """The page header and the full article text (of the indexed documents), both escaped.
+    Up to HEADER_NAMES_MAX documents are named in the sentence; beyond that it says how many
+    and lists them in a folded <details>, so fifty uploads do not push the chat off the screen."""
     documents = list(documents)
-    names = ", ".join(f"<em>{esc(d.title)}</em> (<code>{esc(d.source)}</code>)" for d in documents)
+    named = [f"<em>{esc(d.title)}</em> (<code>{esc(d.source)}</code>)" for d in documents]
+    if len(documents) <= HEADER_NAMES_MAX:
+        where, listing = ", ".join(named), ""
+    else:
+        where = f"{len(documents)} documents"
+        listing = ('<details class="qa-doc-list"><summary>Which documents</summary><ul>'
+                   + "".join(f"<li>{n}</li>" for n in named) + "</ul></details>")
     header = (
         '<div class="qa-header"><h1>Ask the article</h1>'
-        f"<p>Answers come only from {names}: every sentence of an answer is quoted from the article "
+        f"<p>Answers come only from {where}: every sentence of an answer is quoted from the article "
         "and numbered, and the <b>Sources</b> show where. When the article does not say, "
-        "the app says so instead of guessing.</p></div>"
+        f"the app says so instead of guessing.</p>{listing}</div>"
     )
     article = "".join(
         f'<h4 class="qa-doc">{esc(d.source)}</h4><div class="qa-article">{esc(d.text)}</div>' for d in documents
