@@ -12,6 +12,7 @@ serves the JSON API of qa/api.py beside it on the same port. The HTML is drawn b
 # at run time to decide that it returns two outputs (text, Answer dict) rather than one pair.
 import argparse
 import hmac
+import math
 import re
 import sys
 import time
@@ -30,6 +31,7 @@ from qa.serving import TOP_K_MAX, add_server_arguments, exposure_problem, exposu
 from qa.ui_assets import COUNT_JS, CSS, HEAD, SCORES_JS, STAMP_SENT_JS
 from qa.ui_uploads import ACCEPTED, ALL_DOCUMENTS, RefuseUploads, chosen_sources, document_choices, make_on_upload
 from qa.ui_html import EMPTY_PANEL, esc, render_header, render_panel, render_question, render_reply
+from qa.uploads import megabytes
 
 # Facts of the bundled article offered beside the FAQ questions (which are read from the
 # index), on a corpus that answers them.
@@ -47,6 +49,7 @@ SESSION_CAPACITY = 500
 QUEUE_SIZE = 64  # beyond this, new visitors are told the app is busy instead of waiting minutes
 STREAM_PAUSE_S = 0.08  # between streamed sentences: long enough to see, short enough not to annoy
 _PIECE_END = re.compile(r"(?<=\])\s+")  # streaming splits after each "[n]" marker
+EXAMPLES_SHOWN = 10  # example buttons at most: a corpus of many FAQs would otherwise bury the chat
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}  # every event but /ask stays out of the API
 API_PREFIX = "/v1"  # where the JSON API (qa/api.py) is mounted
 
@@ -77,6 +80,30 @@ def example_questions(engine: Engine) -> list[str]:
         if heading.endswith("?") and heading not in found:
             found.append(heading)
     return found + [q for q in FACT_EXAMPLES if q not in found and not engine.ask(q).abstained]
+
+
+def make_view(batcher: Batcher):  # type: ignore[no-untyped-def]
+    """The page's parts that show the corpus, for an engine (default: the one serving now):
+    header, article panel, the "Ask which documents" choice (shown with two documents or more),
+    and EXAMPLES_SHOWN example buttons (those without a question hidden), as Gradio updates.
+
+    Every page load and every upload draws them from the serving engine, so a page opened
+    after an upload shows the corpus it is answered from. Worked out once per engine: the
+    examples cost two questions."""
+    drawn: dict[str, Any] = {}
+
+    def view(engine: Engine | None = None) -> list:
+        engine = engine or batcher.engine
+        if drawn.get("engine") is not engine:
+            header, article = render_header(engine.documents)
+            drawn.update(engine=engine, parts=(header, article, document_choices(engine),
+                                               example_questions(engine)[:EXAMPLES_SHOWN]))
+        header, article, choices, questions = drawn["parts"]
+        return [header, article, gr.update(choices=choices, value=ALL_DOCUMENTS, visible=len(choices) > 2),
+                *(gr.update(value=q, visible=True) for q in questions),
+                *(gr.update(value="", visible=False) for _ in range(EXAMPLES_SHOWN - len(questions)))]
+
+    return view
 
 
 def counter_html(settings: Settings) -> str:
@@ -114,7 +141,8 @@ def make_respond(engine: Engine, batcher: Batcher | None = None):  # type: ignor
         turns = list(turns or [])
         history = [t["answer"]["question"] for t in turns]
         turn = len(turns) + 1
-        top_k = max(1, min(TOP_K_MAX, round(k or engine.settings.top_k)))
+        # Halves round up, as the page's Math.round does: the box shows what is used.
+        top_k = max(1, min(TOP_K_MAX, math.floor((k or engine.settings.top_k) + 0.5)))
         yield chat, gr.skip(), "", turns  # the question shows at once
         try:
             answer = ask(question, history=history, k=top_k, sources=chosen_sources(document)).to_dict()
@@ -156,7 +184,8 @@ def make_on_like(feedback_path: Path):  # type: ignore[no-untyped-def]
             return
         index = like.index[0] if isinstance(like.index, (list, tuple)) else like.index
         turn = next((t for t in turns or [] if t["message_index"] == index), None)
-        if turn is None:  # an error message, not an answer: nothing to learn from
+        if turn is None:  # an error message, not an answer (the page hides its buttons)
+            gr.Info("That message is not an answer, so there is nothing to record.")
             return
         try:
             record_dislike(feedback_path, turn["answer"], turn["history"])
@@ -197,8 +226,8 @@ def build_app(engine: Engine, feedback_path: Path | None = None, batcher: Batche
     batcher = batcher or Batcher.for_engine(engine)
     feedback_path = feedback_path or settings.feedback_path
     uploads = settings.allow_uploads if allow_uploads is None else allow_uploads
-    header, article = render_header(engine.documents)
-    examples_list = example_questions(engine)
+    view = make_view(batcher)
+    header, article, document_start, *examples_start = view(engine)
     with gr.Blocks(title="Ask the article", analytics_enabled=False) as demo:
         header_html = gr.HTML(header)
         with gr.Accordion("Read the whole article", open=False):
@@ -221,18 +250,19 @@ def build_app(engine: Engine, feedback_path: Path | None = None, batcher: Batche
                         gr.HTML(counter_html(settings), elem_id="qa-count", padding=False)
                         clear_btn = gr.Button("New chat", size="sm", scale=0, min_width=90, elem_id="qa-clear")
                 with gr.Row(elem_id="qa-examples"):
-                    examples = [gr.Button(q, size="sm", scale=0, elem_classes="qa-example") for q in examples_list]
+                    examples = [gr.Button(e["value"], visible=e["visible"], size="sm", scale=0, elem_classes="qa-example")
+                                for e in examples_start]
                 with gr.Accordion("Settings", open=False, elem_id="qa-settings"):
                     k = gr.Slider(1, TOP_K_MAX, value=min(settings.top_k, TOP_K_MAX), step=1, precision=0,
                                   label="Passages retrieved (top-k)", elem_id="qa-top-k")
                     show_scores = gr.Checkbox(False, label="Show scores (retrieval scores on the source cards, "
                                                            "the answer's probability of being right)")
-                    document = gr.Dropdown(document_choices(engine), value=ALL_DOCUMENTS, label="Ask which documents",
-                                           elem_id="qa-document", visible=len(engine.documents) > 1)
+                    document = gr.Dropdown(document_start["choices"], value=ALL_DOCUMENTS, label="Ask which documents",
+                                           elem_id="qa-document", visible=document_start["visible"])
                 if uploads:
                     with gr.Accordion("Add your documents", open=False, elem_id="qa-uploads"):
                         upload = gr.File(label=f"PDF, HTML, Word, Markdown or text, up to "
-                                               f"{settings.max_document_bytes // 1_000_000} MB each",
+                                               f"{megabytes(settings.max_document_bytes)} each",
                                          file_count="multiple", file_types=ACCEPTED, type="filepath",
                                          elem_id="qa-upload")
                         upload_status = gr.HTML("", elem_id="qa-upload-status")
@@ -246,9 +276,15 @@ def build_app(engine: Engine, feedback_path: Path | None = None, batcher: Batche
                         js=STAMP_SENT_JS, **PRIVATE) for event in (box.submit, ask_btn.click)]
         asking += [button.click(keep_box(respond), inputs=[button, chat, turns, k, document, sent_at], outputs=outputs,
                                 js=STAMP_SENT_JS, **PRIVATE) for button in examples]
+        corpus_parts = [header_html, article_html, document, *examples]
+        # A page opened after an upload (another visitor, a reload) shows the corpus as it is now.
+        demo.load(view, outputs=corpus_parts, show_progress="hidden", **PRIVATE)
         if uploads:
-            upload.upload(make_on_upload(batcher), inputs=[upload],
-                          outputs=[upload_status, header_html, article_html, document, upload], **PRIVATE)
+            # One upload at a time, each in turn: Gradio's default ("once") would drop a file
+            # added while the previous one is indexing, without a word.
+            upload.upload(make_on_upload(batcher, view, len(corpus_parts)), inputs=[upload],
+                          outputs=[upload_status, upload, *corpus_parts], trigger_mode="multiple",
+                          concurrency_limit=1, concurrency_id="qa-upload", **PRIVATE)
         chat.like(make_on_like(feedback_path), inputs=[turns], outputs=None, **PRIVATE)
         # Both ways of clearing (the chat's trash icon and "New chat") start over completely,
         # and stop an answer still streaming, which would otherwise write into the new chat.

@@ -9,16 +9,18 @@ answers already under way finish on the old one.
 
 from __future__ import annotations
 
-import queue
+import logging
 import threading
+import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from qa import Engine, QAError
 from qa.batching import Batcher
-from qa.ui_html import esc, render_header
+from qa.ui_html import esc
 from qa.uploads import remove_temporary, store
 
+log = logging.getLogger(__name__)
 ALL_DOCUMENTS = "All documents"
 ACCEPTED = [".pdf", ".html", ".htm", ".docx", ".md", ".txt"]
 UPLOAD_OFF = ("Uploads are off on this server. Start it with --allow-uploads (or QA_ALLOW_UPLOADS=1) "
@@ -57,14 +59,19 @@ def _status(lines: list[str], done: bool = False, failed: bool = False) -> str:
     return f'<div class="qa-upload-status {kind}">' + "".join(f"<div>{esc(line)}</div>" for line in lines) + "</div>"
 
 
-def make_on_upload(batcher: Batcher):  # type: ignore[no-untyped-def]
+def make_on_upload(batcher: Batcher, view: Callable[[Engine], list], view_size: int):  # type: ignore[no-untyped-def]
     """The handler of the upload box: store each file, rebuild, switch the batcher to the new engine.
-    It yields (status, header, article panel, document choice, upload box) as it goes."""
+    It yields (status, upload box, *view) as it goes, where `view(engine)` is the page's parts
+    that show the corpus (`view_size` of them: header, article, document choice, examples).
+
+    The event runs one upload at a time (the page sets that): a file added while an earlier
+    one is indexing waits its turn instead of being dropped. The page shows what a visitor can
+    act on; the build's own lines (paths, timings, model checks) go to the server log."""
     import gradio as gr
 
     def progress(lines: list[str], failed: bool = False) -> tuple:
         """A status update that leaves the rest of the page as it is and empties the upload box."""
-        return _status(lines, failed=failed), gr.skip(), gr.skip(), gr.skip(), None
+        return (_status(lines, failed=failed), None, *[gr.skip()] * view_size)
 
     def on_upload(files: list[str] | None) -> Iterator[tuple]:
         engine = batcher.engine
@@ -76,46 +83,49 @@ def make_on_upload(batcher: Batcher):  # type: ignore[no-untyped-def]
             try:
                 result = store(path, path.name, settings)
                 stored.append(result)
-                lines.append(f"Stored {path.name} as {result.path.name} ({result.kind.upper()}).")
+                renamed = "" if result.path.name == path.name else f" as {result.path.name}"
+                lines.append(f"Added {path.name}{renamed} ({result.kind.upper()}).")
             except QAError as exc:
                 lines.append(f"Not added: {exc}")
             finally:
                 remove_temporary(path)
             yield progress(lines)
         if not stored:
-            yield progress(lines or ["No file received."], failed=True)
+            yield progress(lines or ["No file received. Try again."], failed=True)
             return
-        lines.append("Indexing (only the new text is embedded)…")
+        indexing = "Indexing (only the new text is embedded)…"
+        lines.append(indexing)
         yield progress(lines)
         fresh: list[Engine] = []
         errors: list[str] = []
-        messages: queue.Queue[str] = queue.Queue()
 
         def rebuild() -> None:
+            # The swap is inside the lock, so engines are switched in the order they were built,
+            # and the last one switched to holds every file stored so far.
             with _RELOADING:
                 try:
                     fresh.append(Engine.load(settings, embedder=engine.embedder, model=engine.model,
-                                             progress=messages.put))
+                                             progress=lambda line: log.info("Upload indexing: %s", line)))
+                    batcher.engine = fresh[0]
                 except QAError as exc:
+                    log.error("Indexing after an upload failed: %s", exc)
                     errors.append(str(exc))
 
+        started = time.monotonic()
         worker = threading.Thread(target=rebuild, daemon=True)
         worker.start()
-        while worker.is_alive() or not messages.empty():
-            try:
-                lines.append(messages.get(timeout=0.2))
+        while worker.is_alive():
+            worker.join(timeout=1.0)
+            if worker.is_alive():
+                lines[-1] = f"{indexing} {time.monotonic() - started:.0f} s"
                 yield progress(lines)
-            except queue.Empty:
-                continue
         if errors or not fresh:
-            lines.append(f"Indexing failed: {errors[0] if errors else 'no index was built'}")
+            lines[-1] = ("Indexing failed, so the new documents are not answered from yet; the documents "
+                         "before them still are. The server's log says why.")
             yield progress(lines, failed=True)
             return
-        batcher.engine = fresh[0]
+        lines[-1] = f"Indexed in {time.monotonic() - started:.1f} s."
         lines.append(f"Ready: ask about {', '.join(s.path.name for s in stored)}.")
-        header, article = render_header(fresh[0].documents)
-        yield (_status(lines, done=True), header, article,
-               gr.update(choices=document_choices(fresh[0]), value=ALL_DOCUMENTS, visible=len(fresh[0].documents) > 1),
-               None)
+        yield (_status(lines, done=True), None, *view(fresh[0]))
 
     return on_upload

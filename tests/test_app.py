@@ -24,7 +24,7 @@ from qa.serving import exposure_warning
 from qa.engine import Engine
 from qa.settings import PROJECT_ROOT, Settings
 from qa.types import Citation
-from qa.ui_html import esc, link_markers, passage_html, render_panel, render_reply
+from qa.ui_html import esc, link_markers, passage_html, render_header, render_panel, render_reply
 
 CHINA = "What share of lithium-ion battery production does China have?"
 ARTICLE = PROJECT_ROOT / "corpus" / "battery-race.md"
@@ -189,6 +189,45 @@ def test_top_k_is_held_to_the_sliders_range(engine) -> None:
     respond = ui.make_respond(engine)
     assert len(run(respond, CHINA, [], [], k=50)[2][0]["answer"]["passages"]) == ui.TOP_K_MAX
     assert len(run(respond, CHINA, [], [], k=0.4)[2][0]["answer"]["passages"]) == 1
+
+
+def test_top_k_halves_round_up_as_the_page_shows_them(engine) -> None:
+    """The page's box shows Math.round(2.5) = 3; Python's round(2.5) is 2."""
+    respond = ui.make_respond(engine)
+    assert len(run(respond, "Who won the 2018 football world cup?", [], [], k=2.5)[2][0]["answer"]["passages"]) == 3
+
+
+def test_header_counts_many_documents_and_folds_their_list(engine) -> None:
+    one, _ = render_header(engine.documents)
+    assert "<p>Answers come only from <em>The Global Battery Race" in one and "(<code>" in one
+    assert "<details" not in one
+    many = [type("Doc", (), {"title": f"Village {i}", "source": f"corpus/uploads/village{i}.md", "text": "x"})
+            for i in range(53)]
+    header, article = render_header(many)
+    assert "Answers come only from 53 documents:" in header
+    folded = re.search(r'<details class="qa-doc-list"><summary>Which documents</summary>(.*)</details>', header)
+    assert folded and folded.group(1).count("<li>") == 53 and "village52.md" in folded.group(1)
+    assert "village0.md" not in header.split("<details")[0], "the sentence itself stays short"
+    assert article.count('class="qa-article"') == 53
+
+
+def test_page_view_follows_the_serving_engine(engine, town) -> None:
+    """What a page load draws (header, article, document choice, examples) is the serving
+    engine's, read at load time: after an upload swaps the engine, new pages show the new corpus."""
+    from qa.batching import Batcher
+
+    batcher = Batcher.for_engine(engine)
+    view = ui.make_view(batcher)
+    header, _, document, *examples = view()
+    assert "battery-race.md" in header and document["visible"] is False
+    assert len(examples) == ui.EXAMPLES_SHOWN and examples[0]["value"] in ui.example_questions(engine)
+    batcher.engine = town
+    header, article, document, *examples = view()
+    assert "battery-race.md" not in header and any(d.source in article for d in town.documents)
+    assert document["choices"] == ui.document_choices(town)
+    shown = [e["value"] for e in examples if e["visible"]]
+    assert shown == ui.example_questions(town)[:ui.EXAMPLES_SHOWN]
+    assert all(e["value"] == "" for e in examples if not e["visible"])
 
 
 def test_finished_answer_says_how_sure_in_words_and_the_wait(engine) -> None:

@@ -246,3 +246,101 @@ def test_a_pdf_uploaded_from_the_page_is_answered_with_its_page(tmp_path: Path, 
         demo.close()
     assert (corpus / "uploads" / "Ferry-Timetable.pdf").is_file()
     assert list((corpus / "uploads").iterdir()) == [corpus / "uploads" / "Ferry-Timetable.pdf"]
+
+
+# ---------------------------------------------------------------- the page, with uploads on
+
+BEES = "# Bees\n\n### How many bees live in a hive?\n\nA hive of Eldermere holds about forty thousand bees in summer.\n"
+MILL = "# Mill\n\n### Who runs the mill?\n\nThe mill on the Wend has been run by Tomas Reed since 1990.\n"
+
+
+@pytest.fixture()
+def upload_page(tmp_path: Path, engine: Engine, load_tool):  # type: ignore[no-untyped-def]
+    """A real server taking uploads (1 MB each) on a copy of the test corpus, and a real Chromium."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    corpus = tmp_path / "corpus"
+    shutil.copytree(TEST_CORPUS, corpus)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", allow_uploads=True,
+                        max_document_bytes=1_000_000, feedback_path=tmp_path / "feedback.jsonl")
+    demo = ui.build_app(Engine.load(settings, embedder=engine.embedder))
+    url = ui.launch(demo, "127.0.0.1", load_tool.free_port(), block=False, uploads=True,
+                    max_upload_bytes=settings.max_document_bytes)
+    try:
+        with sync_api.sync_playwright() as pw:
+            chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+
+            def open_page():  # type: ignore[no-untyped-def]
+                page = chromium.new_context(viewport={"width": 1366, "height": 900}).new_page()
+                page.goto(url)
+                page.wait_for_selector("#qa-question textarea")
+                return page
+
+            yield open_page, corpus
+            chromium.close()
+    finally:
+        demo.close()
+
+
+@pytest.mark.browser
+def test_a_file_added_while_indexing_is_queued_and_a_new_page_shows_every_upload(upload_page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from qa.ui_uploads import _RELOADING
+
+    open_page, corpus = upload_page
+    files = tmp_path / "files"
+    files.mkdir()
+    for name, text in (("bees.md", BEES), ("mill.md", MILL), ("headings.md", "# Only\n\n## Headings\n"),
+                       ("empty.md", "")):
+        (files / name).write_text(text, encoding="utf-8")
+    page = open_page()
+    page.locator("#qa-uploads").click()
+    box = page.locator("#qa-upload input[type=file]")
+    with _RELOADING:  # the index rebuild waits here: bees.md is surely still indexing when mill.md comes
+        box.set_input_files([str(files / "headings.md"), str(files / "empty.md"), str(files / "bees.md")])
+        page.wait_for_selector(".qa-upload-busy:has-text('Indexing')", timeout=30_000)
+        box.set_input_files(str(files / "mill.md"))
+        page.wait_for_timeout(1_000)
+    page.wait_for_function("document.querySelector('#qa-upload-status').innerText.includes('Ready: ask about mill.md')",
+                           timeout=60_000)
+    assert sorted(p.name for p in (corpus / "uploads").iterdir()) == ["bees.md", "mill.md"]
+    # The uploader's page: the new documents' FAQ headings are examples now.
+    page.wait_for_selector("#qa-examples button:has-text('Who runs the mill?')", timeout=10_000)
+    assert page.locator("#qa-examples button:has-text('How many bees live in a hive?')").count() == 1
+
+    # A page opened afterwards (another visitor, or a reload) shows the corpus it is answered from.
+    other = open_page()
+    other.wait_for_selector(".qa-header:has-text('uploads/mill.md')", timeout=10_000)
+    header = other.locator(".qa-header").inner_text()
+    assert "uploads/bees.md" in header and "eldermere.md" in header
+    assert other.locator("#qa-examples button:has-text('Who runs the mill?')").count() == 1
+    other.locator("#qa-settings button").first.click()
+    other.wait_for_selector("#qa-document", state="visible", timeout=10_000)
+    other.locator("#qa-document input").click()
+    assert other.get_by_role("option", name="corpus/uploads/mill.md", exact=False).count() == 1
+    other.locator("summary:has-text('Read the whole article'), button:has-text('Read the whole article')").first.click()
+    assert "Tomas Reed" in other.locator(".qa-article").last.inner_text()
+
+
+@pytest.mark.browser
+def test_refusals_tell_the_visitor_what_to_do_without_server_paths(upload_page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    open_page, _ = upload_page
+    page = open_page()
+    page.locator("#qa-uploads").click()
+    assert "up to 1 MB each" in page.locator("#qa-upload").inner_text()
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"word " * 300_000)  # 1.5 MB
+    page.locator("#qa-upload input[type=file]").set_input_files(str(big))
+    toast = page.locator(".toast-wrap")
+    toast.get_by_text("big.txt").wait_for(timeout=10_000)
+    assert "allowed size of 1 MB" in toast.inner_text(), "the toast says the limit as the box does"
+    empty, headings = tmp_path / "empty.md", tmp_path / "headings.md"
+    empty.write_text("", encoding="utf-8")
+    headings.write_text("# Only\n\n## Headings\n", encoding="utf-8")
+    page.locator("#qa-upload input[type=file]").set_input_files([str(empty), str(headings)])
+    page.wait_for_selector(".qa-upload-failed", timeout=30_000)
+    status = page.locator("#qa-upload-status").inner_text()
+    assert "empty.md is empty: add some text and upload it again." in status
+    assert "headings.md: it has no paragraph to quote (headings only, or no text): add some text and upload it " \
+           "again." in status
+    assert str(tmp_path) not in status and "remove it" not in status
