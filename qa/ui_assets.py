@@ -28,14 +28,18 @@ a.qa-cite:hover { text-decoration: underline !important; }
 #qa-count .qa-count { font-size: .75rem; text-align: right; color: var(--body-text-color-subdued); }
 #qa-count .qa-count.qa-over { color: var(--error-text-color, #b91c1c); font-weight: 600; }
 #qa-ask:disabled { opacity: .45; cursor: not-allowed; }
-#qa-sources { max-height: 680px; overflow-y: auto; padding-right: .3rem; }
+/* !important: Gradio writes "overflow: visible" inline on the block, which beats a plain rule. */
+#qa-sources { max-height: 680px; overflow-y: auto !important; padding-right: .3rem; }
+/* Errors are no answers: no 👍/👎 under them (nothing could be recorded). */
+#qa-chat .message-row:has(.qa-error) + .message-buttons { display: none !important; }
 .qa-sources h3 { margin: .2rem 0; font-size: 1.1rem; }
 .qa-sources h3.qa-warn { color: #b45309; }
 .qa-sources .qa-empty, .qa-for { color: var(--body-text-color-subdued); font-size: .85rem; margin: 0 0 .6rem; }
 .qa-turn { display: none; }
 .qa-turn.qa-current { display: block; }
 .qa-turn-head { display: flex; justify-content: space-between; align-items: center; gap: .5rem; }
-.qa-nav { display: inline-flex; align-items: center; gap: .3rem; font-size: .78rem; color: var(--body-text-color-subdued); }
+.qa-nav { display: inline-flex; align-items: center; gap: .3rem; font-size: .78rem; color: var(--body-text-color-subdued);
+          flex: 0 0 auto; white-space: nowrap; }
 .qa-go { border: 1px solid var(--border-color-primary); border-radius: 6px; background: var(--background-fill-primary);
          min-width: 1.8rem; height: 1.8rem; cursor: pointer; font-size: 1rem; line-height: 1; }
 .qa-go:disabled { opacity: .35; cursor: default; }
@@ -102,7 +106,7 @@ HEAD = r"""
 </style>
 <script>
 (function () {
-  var waits = {}, questions = 0;
+  var waits = {}, questions = 0, SIZE_IN_TOAST = /allowed size of ([\d.]+) ([KMG])b\b/;
   function byId(id) { return document.getElementById(id); }
   // Wide screens show the Sources panel; on phones CSS hides it and the sources sit under each answer.
   function wide() { var panel = byId("qa-sources"); return !!(panel && panel.offsetParent !== null); }
@@ -177,6 +181,16 @@ HEAD = r"""
     if (!check(box.value)) { event.preventDefault(); event.stopImmediatePropagation(); }
   }
   document.addEventListener("keydown", stopIfUnsendable, true);
+  // The top-k number box takes any number until it loses focus (Gradio then snaps it, through
+  // the slider's release event): Enter commits it the same way, so what the box shows is what
+  // the next answer uses.
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (event.key === "Enter" && box.matches && box.matches("#qa-top-k input[type=number]")) {
+      event.preventDefault();
+      box.blur();
+    }
+  }, true);
   document.addEventListener("keypress", stopIfUnsendable, true);
   document.addEventListener("input", function (event) {
     if (event.target.closest && event.target.closest("#qa-question")) check(event.target.value);
@@ -200,6 +214,16 @@ HEAD = r"""
     });
     document.querySelectorAll("#qa-examples button:not([title])").forEach(function (b) {
       b.title = b.textContent.trim();
+    });
+    // Gradio's toast for a file over the size limit gives it in binary units ("19.1 Mb" for
+    // 20,000,000 bytes) where the upload box says "20 MB": say it in the box's unit.
+    document.querySelectorAll(".toast-wrap *").forEach(function (el) {
+      if (el.children.length || !SIZE_IN_TOAST.test(el.textContent)) return;
+      el.textContent = el.textContent.replace(SIZE_IN_TOAST, function (_, size, unit) {
+        var mb = parseFloat(size) * Math.pow(1024, " KMG".indexOf(unit)) / 1e6;
+        return "allowed size of " + (mb < 0.1 ? Math.round(mb * 1e6).toLocaleString("en") + " bytes"
+                                              : String(Math.round(mb * 10) / 10) + " MB");
+      });
     });
     var box = document.querySelector("#qa-question textarea"), ask = byId("qa-ask");
     if (box && ask && !ask.hasAttribute("data-qa")) { ask.setAttribute("data-qa", "1"); check(box.value); }

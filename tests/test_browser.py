@@ -239,6 +239,60 @@ def test_top_k_number_box_agrees_with_the_slider(page) -> None:
         assert slider.input_value() == shown
 
 
+def test_top_k_typed_then_enter_shows_the_value_used(page) -> None:
+    """Enter in the number box commits it as leaving the box does: "0" shows as 1, and the next
+    answer uses that many passages."""
+    page.locator("#qa-settings button").first.click()
+    number = page.locator("#qa-top-k input[type=number]")
+    number.wait_for(state="visible")
+    for typed, shown in (("0", "1"), ("2.5", "3"), ("50", "10")):
+        number.fill(typed)
+        number.press("Enter")
+        page.wait_for_function(f"document.querySelector('#qa-top-k input[type=number]').value === '{shown}'",
+                               timeout=5_000)
+    number.fill("2.5")
+    number.press("Enter")
+    page.wait_for_function("document.querySelector('#qa-top-k input[type=number]').value === '3'", timeout=5_000)
+    ask(page, "Who won the 2018 football world cup?")  # declined: the card count is k
+    assert current_sources(page).locator(".qa-card.qa-closest").count() == 3
+
+
+def test_long_sources_scroll_inside_the_panel(page) -> None:
+    """Ten closest passages are taller than the panel: the panel scrolls, so the last one can be read."""
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.locator("#qa-settings button").first.click()
+    number = page.locator("#qa-top-k input[type=number]")
+    number.wait_for(state="visible")
+    number.fill("10")
+    number.press("Tab")
+    page.wait_for_function("document.querySelector('#qa-top-k input[type=number]').value === '10'", timeout=5_000)
+    ask(page, "Who is Japan's battery champion?")
+    panel = page.locator("#qa-sources")
+    assert panel.evaluate("e => getComputedStyle(e).overflowY") in ("auto", "scroll")
+    assert panel.evaluate("e => e.scrollHeight > e.clientHeight"), "ten cards overflow the panel"
+    last = current_sources(page).locator(".qa-card").last
+    last.scroll_into_view_if_needed()
+    box, frame = last.bounding_box(), panel.bounding_box()
+    assert panel.evaluate("e => e.scrollTop") > 0
+    assert frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"] + 1, (box, frame)
+    # The panel's header keeps "answer 1 of 1" on one line beside the long title.
+    nav = current_sources(page).locator(".qa-nav > span")
+    assert "answer 1 of 1" in nav.inner_text()
+    assert nav.evaluate("e => e.getClientRects().length") == 1 and nav.bounding_box()["height"] < 24
+
+
+def test_an_error_message_has_no_feedback_buttons(page) -> None:
+    ask(page, CHINA)
+    box = page.locator("#qa-question textarea")
+    box.fill("?!?!")
+    box.press("Enter")
+    page.wait_for_selector("#qa-chat .qa-error", timeout=ANSWER_TIMEOUT_MS)
+    assert "no words to search for" in page.locator("#qa-chat .qa-error").inner_text()
+    dislikes = page.locator("#qa-chat button[aria-label='Dislike']")
+    assert dislikes.count() == 2, "the buttons are drawn under both messages"
+    assert dislikes.nth(0).is_visible() and not dislikes.nth(1).is_visible(), "and shown under the answer only"
+
+
 def test_examples_show_their_full_text(page) -> None:
     buttons = page.locator("#qa-examples button")
     assert buttons.count() >= 5
