@@ -22,8 +22,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.corpus import UPLOADS, load_document
-from qa.errors import DocumentUnreadable, QAError
+from qa.corpus import UPLOADS, corpus_files, load_document
+from qa.errors import CorpusError, DocumentUnreadable, QAError
 from qa.settings import Settings
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -120,6 +120,11 @@ def store(source: Path, name: str, settings: Settings) -> Stored:
     with source.open("rb") as fh:
         data = fh.read()
     kind = kind_of(data, name)
+    same = _same_file_in(settings.corpus_dir, data, source)
+    if same:
+        # Two copies of one document would compete for every answer and fill the closest
+        # passages with twins.
+        raise UploadRefused(f"{name} was not added: the corpus already holds the same file, as {same}.")
     folder.mkdir(parents=True, exist_ok=True)
     target = _free_name(folder, clean_name(name, kind))
     # A hidden name keeps the copy out of the corpus until the loader has read it: a scanned
@@ -140,6 +145,23 @@ def store(source: Path, name: str, settings: Settings) -> Stored:
         raise UploadRefused(f"{name} could not be stored on the server ({exc.strerror or 'write error'}). "
                             "Try again later.") from None
     return Stored(target, kind)
+
+
+def _same_file_in(corpus_dir: Path, data: bytes, source: Path) -> str | None:
+    """The corpus file (its path within the corpus folder) whose bytes are `data`, if any,
+    other than the upload itself."""
+    try:
+        files = corpus_files(corpus_dir)
+    except CorpusError:  # an empty corpus folder: nothing to match
+        return None
+    for path in files:
+        try:
+            if (path.stat().st_size == len(data) and not path.samefile(source)
+                    and path.read_bytes() == data):
+                return path.relative_to(corpus_dir).as_posix()
+        except OSError:
+            continue
+    return None
 
 
 def megabytes(size: int) -> str:

@@ -83,10 +83,29 @@ def test_store_puts_the_file_under_uploads_under_a_free_name(tmp_path: Path) -> 
     (tmp_path / "corpus").mkdir()
     upload = tmp_path / "incoming.bin"
     upload.write_bytes(b"<!doctype html><html><body><p>The ferry leaves at seven.</p></body></html>")
-    first, second = store(upload, "../evil.txt", settings), store(upload, "../evil.txt", settings)
+    first = store(upload, "../evil.txt", settings)
+    upload.write_bytes(b"<!doctype html><html><body><p>The ferry leaves at eight.</p></body></html>")
+    second = store(upload, "../evil.txt", settings)
     assert first.path == uploads_dir(settings) / "evil.html" and first.kind == "html"
     assert second.path == uploads_dir(settings) / "evil-2.html"
     assert sorted(p.name for p in uploads_dir(settings).iterdir()) == ["evil-2.html", "evil.html"]  # no temporaries
+
+
+def test_a_file_the_corpus_already_holds_is_refused_naming_its_copy(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "article.md").write_text("# Ferries\n\nThe ferry leaves at seven.\n", encoding="utf-8")
+    settings = Settings(corpus_dir=corpus)
+    upload = tmp_path / "in.md"
+    upload.write_bytes((corpus / "article.md").read_bytes())
+    with pytest.raises(UploadRefused, match=r"^copy\.md was not added: the corpus already holds the same file, "
+                                            r"as article\.md\.$"):
+        store(upload, "copy.md", settings)
+    upload.write_text("# Buses\n\nThe bus leaves at eight.\n", encoding="utf-8")
+    stored = store(upload, "buses.md", settings)
+    with pytest.raises(UploadRefused, match="as uploads/buses.md"):
+        store(upload, "buses again.md", settings)
+    assert sorted(p.name for p in uploads_dir(settings).iterdir()) == [stored.path.name]  # nothing else written
 
 
 def test_a_file_the_loader_cannot_read_is_refused_with_its_reason_and_not_kept(tmp_path: Path) -> None:
