@@ -234,19 +234,12 @@ def cmd_source(args: argparse.Namespace) -> int:
     from qa.engine import Engine
 
     engine = Engine.load(progress=progress)
-    document = find_document(engine.documents, args.path) or engine.document(args.path)  # the latter names the known ones
+    # The same reading as `qa ask --source`: an unknown or ambiguous path is bad usage (exit 2).
+    (source,) = engine.chosen_sources([args.path]) or ()
+    document = engine.document(source)
     text = with_page_marks(document.text, document.page_starts) if args.pages else document.text
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
-
-
-def find_document(documents: Sequence["Document"], path: str) -> "Document | None":
-    """The indexed document a user means (`documents_named`, as `qa ask --source` and the API's
-    `sources` read it), or None when no one document is meant."""
-    from qa.engine import documents_named
-
-    found = documents_named(documents, path)
-    return found[0] if len(found) == 1 else None
 
 
 def with_page_marks(text: str, page_starts: Sequence[int]) -> str:

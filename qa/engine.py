@@ -168,7 +168,7 @@ class Engine:
         mode = retriever or s.retriever
         if mode not in RETRIEVERS:
             raise QuestionInvalid(f"retriever must be one of {', '.join(RETRIEVERS)}, got {mode!r}.")
-        chosen = self._chosen_sources(sources)
+        chosen = self.chosen_sources(sources)
         resolving = s.resolve_followups if resolve_follow_ups is None else resolve_follow_ups
         answered = ((lambda asked, earlier: self._answered_name(asked, earlier, k, mode, chosen))
                     if s.pronouns_for_answers else None)
@@ -211,8 +211,10 @@ class Engine:
         text = forms_as_written(self.numbered.as_written(text), self.question_words, self.index.stems)
         return self.acronyms.abbreviate(self.acronyms.expand(self.speller.correct(text)))
 
-    def _chosen_sources(self, sources: Sequence[str] | None) -> frozenset[str] | None:
-        """The documents a question is restricted to, checked against the index (None: all)."""
+    def chosen_sources(self, sources: Sequence[str] | None) -> frozenset[str] | None:
+        """The documents a question is restricted to, as citations name them (None: all), read
+        from what the user typed (`documents_named`). Raises QuestionInvalid for a name that
+        is no document or could be several."""
         if not sources:
             return None
         if isinstance(sources, str):

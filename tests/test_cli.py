@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from qa.cli import find_document
 from qa.engine import Engine
 from qa.errors import QuestionInvalid
 from qa.settings import PROJECT_ROOT, Settings
@@ -129,7 +128,8 @@ def test_an_ambiguous_file_name_is_refused_naming_the_candidates(library: Engine
     message = str(raised.value)
     assert "'town.md' could be any of" in message and "give its path" in message
     assert source_ending(library, "/corpus/town.md") in message and source_ending(library, "/uploads/town.md") in message
-    assert find_document(library.documents, "town.md") is None  # qa source reads names the same way
+    with pytest.raises(QuestionInvalid, match="could be any of"):
+        library.chosen_sources(["town.md"])  # qa source reads names the same way
 
 
 @pytest.mark.parametrize("name", ["nope.md", "corpus/nope/battery-race.md", "", "\x00"])
@@ -196,3 +196,15 @@ def test_bench_help_promises_no_quick_run_under_a_minute(settings: Settings) -> 
     result = run_qa(settings, "bench", "--help")
     assert result.returncode == 0 and "a few minutes" in " ".join(result.stdout.split())
     assert "under a minute" not in result.stdout
+
+
+@pytest.mark.parametrize(("path", "says"), [("nope.md", "No document 'nope.md' in the index. Known: "),
+                                            ("battery-race.md", None)])
+def test_qa_source_reads_a_path_as_qa_ask_source_does(engine: Engine, settings: Settings, path: str,
+                                                      says: str | None) -> None:
+    """An unknown path is bad usage, exit 2 as for `qa ask --source`, not a set-up problem (1)."""
+    result = run_qa(settings, "source", path)
+    if says is None:
+        assert result.returncode == 0 and result.stdout.startswith("# "), result.stderr
+    else:
+        assert result.returncode == 2 and result.stderr.startswith(f"qa: {says}"), result.stderr
