@@ -52,7 +52,8 @@ class AskRequest(BaseModel):
     history: list[str] = Field(default_factory=list,
                                description="Earlier questions of the conversation, oldest first: a follow-up "
                                            "such as 'What about Europe?' is read against them.")
-    k: int | None = Field(None, ge=1, le=TOP_K_MAX, description="Passages to return (default 4).")
+    # Strict: JSON's true would otherwise pass as k = 1, and "3" as 3.
+    k: int | None = Field(None, ge=1, le=TOP_K_MAX, strict=True, description="Passages to return (default 4).")
     sources: list[str] | None = Field(None, description="Answer from these documents only: their `source`, as "
                                                         "citations and /v1/health name them, another path to "
                                                         "the same file, or a file name only one document has; "

@@ -139,6 +139,8 @@ def test_bad_question_gets_422_with_the_engines_message(server: str, engine: Eng
     ({"question": 7}, "question: Input should be a valid string"),
     ({"question": CHINA, "k": 0}, "k: Input should be greater than or equal to 1"),
     ({"question": CHINA, "k": 11}, "k: Input should be less than or equal to 10"),
+    ({"question": CHINA, "k": True}, "k: Input should be a valid integer"),
+    ({"question": CHINA, "k": "3"}, "k: Input should be a valid integer"),
     ({"question": CHINA, "history": "not a list"}, "history: Input should be a valid list"),
     ({"question": CHINA, "colour": "blue"}, "colour: Extra inputs are not permitted"),
 ])
