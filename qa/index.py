@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 #     underlined (setext) headings are headings, and separator lines ("---", "* * *") no text;
 #     in plain text, a byline under the title and a date line are text, not headings; front matter left out;
 #     a Markdown table row is a block of its own
-FORMAT_VERSION = 11
+# 12: a PDF without an outline has its headings found by type size and weight (qa/loaders/pdf.py)
+FORMAT_VERSION = 12
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 
 

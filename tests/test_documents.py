@@ -382,15 +382,38 @@ def test_pdf_outline_entries_become_sections_and_running_heads_are_left_out(corp
     assert "Quarterly" not in document.text and "Page 2" not in document.text  # running head and page numbers left out
 
 
-def test_pdf_without_outline_still_has_pages_and_a_title(print_pdf: Callable[..., bytes], tmp_path: Path) -> None:
+def test_pdf_without_outline_finds_its_sections_by_type_size(print_pdf: Callable[..., bytes], tmp_path: Path) -> None:
+    """Most PDFs have no outline (a browser's or a word processor's export): their headings are
+    the short lines set larger than the body text, as the outline would have named them."""
     path = tmp_path / "plain.pdf"
     path.write_bytes(print_pdf(PDF_ARTICLE, outline=False))
     document = load_document(path, Settings())
-    assert document.title == "Sodium Cells"  # from the PDF's metadata
-    assert {b.headings for b in document.blocks} == {("Sodium Cells",)}
+    assert document.title == "Sodium Cells"
+    assert {b.headings for b in document.blocks} == {
+        ("Sodium Cells",), ("Sodium Cells", "Makers"), ("Sodium Cells", "Recycling"),
+        ("Sodium Cells", "Recycling", "Water use")}
+    assert "## Makers" in document.text and "### Water use" in document.text
+    assert all(b.text not in ("Makers", "Recycling", "Water use") for b in document.blocks)  # no one-word passages
     assert {b.page for b in document.blocks} == {1, 2} and len(document.page_starts) == 2
     for block in document.blocks:
         assert document.text[block.start:block.end] == block.text
+
+
+def test_pdf_without_outline_or_title_is_named_by_its_first_heading_and_bold_lines_head_sections(
+        print_pdf: Callable[..., bytes], tmp_path: Path) -> None:
+    report = """<!doctype html><html><body><h1>Glacier Survey Report</h1>
+<p>The survey measured the retreat of the Vatna glacier over the summer of 2024.</p>
+<h2>Results</h2><p>The glacier lost 41 metres at its snout. Melt was fastest in late July.</p>
+<p><b>Outlook</b></p><p>Retreat is expected to continue through 2030.</p>
+<p><b>Note:</b></p><p>A bold line that ends as a clause does is a lead-in, not a heading.</p>
+<p>Short plain lines stay text</p></body></html>"""
+    path = tmp_path / "report-as.pdf"
+    path.write_bytes(print_pdf(report, outline=False))
+    document = load_document(path, Settings())
+    assert document.title == "Glacier Survey Report"  # not "Report as", from the file name
+    headings = {b.text: b.headings for b in document.blocks}
+    assert headings["Retreat is expected to continue through 2030."] == ("Glacier Survey Report", "Results", "Outlook")
+    assert "Note:" in headings and "Short plain lines stay text" in headings
 
 
 def test_html_encoding_is_taken_from_the_page(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ through `cryptography`) and the outline, and is the base of pdfplumber, so it is
 Each text box is a paragraph and knows its page; the extracted text records where each page
 starts (`Document.page_starts`), so a citation carries its page number. Outline entries
 (bookmarks) become headings: the box on the entry's page that holds its title is the heading;
-a title that is not printed there still opens the section at the entry's position.
+a title that is not printed there still opens the section at the entry's position. A PDF with
+no outline (most exports of a word processor or a browser) has its headings found by their
+type instead: a short line set larger than the body text, or in bold alone on its line.
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ _RUNNING_REPEATS = 3
 # An outline entry points at the top of its heading (PDF points, 1/72 inch); the heading's text
 # box may start a little above that point. 12 points is about one line of body text.
 _DEST_SLACK = 12.0
+# Headings by type, in a PDF without an outline: set at least this much larger than the body
+# text (h1-h3 of a browser print are 2, 1.5 and 1.17 times it; a word processor's are 1.2-2),
+# or in bold at the body size on a line of its own; short (a heading is not a paragraph), and
+# not ending as a clause does. When more than half the boxes qualify, the file has no body
+# text to tell them from (slides, a form), and none is taken.
+_LARGER = 1.15
+_HEADING_MAX_CHARS, _HEADING_MAX_WORDS, _HEADING_MAX_LINES = 120, 15, 2
+_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[.,;:]$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,9 @@ class _Box:
     text: str
     top: float
     in_margin: bool  # in the top or bottom band of its page, where running heads and page numbers sit
+    size: float = 0.0  # the type size most of its characters are set in (points)
+    bold: bool = False  # every character in a bold face
+    lines: int = 1
 
 
 def load(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
@@ -102,7 +116,8 @@ def _read(data: bytes) -> tuple[list[list[_Box]], list[_Entry], str | None]:
         interpreter.process_page(page)
         layout = device.get_result()
         band = layout.height * _MARGIN_BAND
-        pages.append([_Box(_box_text(box.get_text()), box.y1, box.y0 >= layout.y1 - band or box.y1 <= layout.y0 + band)
+        pages.append([_Box(_box_text(box.get_text()), box.y1, box.y0 >= layout.y1 - band or box.y1 <= layout.y0 + band,
+                           *_type_of(box))
                       for box in _text_boxes(layout)])
     return _without_running_lines(pages), _outline(document, page_numbers), _metadata_title(document)
 
@@ -117,6 +132,24 @@ def _without_running_lines(pages: list[list[_Box]]) -> list[list[_Box]]:
     counts = Counter(s for boxes in pages for s in {shape(b) for b in boxes if b.in_margin})
     running = {s for s, n in counts.items() if n >= _RUNNING_REPEATS}
     return [[b for b in boxes if not (b.in_margin and shape(b) in running)] for boxes in pages]
+
+
+def _type_of(box: Any) -> tuple[float, bool, int]:
+    """A text box's type: the size most of its characters have, whether all are bold, its lines."""
+    from pdfminer.layout import LTChar, LTTextLine
+
+    sizes: Counter[float] = Counter()
+    bold = lines = 0
+    for line in box:
+        if not isinstance(line, LTTextLine):
+            continue
+        lines += 1
+        for char in line:
+            if isinstance(char, LTChar) and not char.get_text().isspace():
+                sizes[round(char.size, 1)] += 1
+                bold += bool(_BOLD_FONT.search(char.fontname or ""))
+    total = sum(sizes.values())
+    return (sizes.most_common(1)[0][0] if total else 0.0), bool(total) and bold == total, max(1, lines)
 
 
 def _text_boxes(layout: "LTPage") -> Iterator[Any]:
@@ -206,9 +239,45 @@ _PLACEHOLDER_TITLE = re.compile(r"^(?:about:|https?://|file:|untitled\b|microsof
 
 
 def _parts(pages: list[list[_Box]], entries: list[_Entry]) -> Iterator[Part]:
-    """Boxes in page order, with each outline entry placed as a heading where it points."""
+    """Boxes in page order, with each outline entry placed as a heading where it points; with
+    no outline, the boxes whose type marks them as headings are the headings."""
+    if not entries:
+        levels = _typeset_headings(pages)
+        for number, boxes in enumerate(pages, 1):
+            for i, box in enumerate(boxes):
+                level = levels.get((number, i))
+                if box.text:
+                    yield Part(HEADING, box.text, level, number) if level else Part(PARAGRAPH, box.text, page=number)
+        return
     for number, boxes in enumerate(pages, 1):
         yield from _page_parts(number, boxes, [e for e in entries if e.page == number])
+
+
+def _typeset_headings(pages: list[list[_Box]]) -> dict[tuple[int, int], int]:
+    """(page, box index) -> heading level, for the boxes set as headings: the larger the type,
+    the higher the level (1 for the largest); bold at the body size comes below every larger
+    size. The body size is the one most of the text is set in."""
+    boxes = {(number, i): box for number, page in enumerate(pages, 1) for i, box in enumerate(page) if box.text}
+    weight: Counter[float] = Counter()
+    for box in boxes.values():
+        weight[box.size] += len(box.text)
+    if not weight:
+        return {}
+    body = weight.most_common(1)[0][0]
+    found = {key: box for key, box in boxes.items() if _looks_like_heading(box, body)}
+    if not found or len(found) * 2 > len(boxes):
+        return {}
+    larger = sorted({box.size for box in found.values() if box.size >= body * _LARGER}, reverse=True)
+    return {key: min(6, larger.index(box.size) + 1 if box.size in larger else len(larger) + 1)
+            for key, box in found.items()}
+
+
+def _looks_like_heading(box: _Box, body: float) -> bool:
+    if (len(box.text) > _HEADING_MAX_CHARS or len(box.text.split()) > _HEADING_MAX_WORDS
+            or box.lines > _HEADING_MAX_LINES or _CLAUSE_END.search(box.text)
+            or not any(c.isalpha() for c in box.text)):
+        return False
+    return box.size >= body * _LARGER or (box.bold and box.lines == 1 and box.size >= body * 0.95)
 
 
 def _page_parts(number: int, boxes: list[_Box], entries: list[_Entry]) -> Iterator[Part]:
