@@ -3,6 +3,7 @@ QA_* environment variables and rejects bad values there, naming the variable."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -148,34 +149,42 @@ class Settings:
                     "max_document_bytes", "max_unzipped_bytes", "max_uploads", "batch_max_size", "batch_workers", "queue_size")
         for name in positive:
             if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)!r}{_set(name, 'to 1 or more')}")
         if not 0 <= self.window_overlap < self.window_sentences:
             raise SettingsError(
-                f"window_overlap must be between 0 and window_sentences - 1, got {self.window_overlap!r}"
+                f"window_overlap must be between 0 and window_sentences - 1 ({self.window_sentences - 1} here), got "
+                f"{self.window_overlap!r}: set QA_WINDOW_OVERLAP to "
+                f"{'0' if self.window_sentences <= 1 else f'0-{self.window_sentences - 1}'}, or raise QA_WINDOW_SENTENCES"
             )
         if self.retriever not in RETRIEVERS:
-            raise SettingsError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}")
+            raise SettingsError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {self.retriever!r}"
+                                f"{_set('retriever', 'to one of them')}")
         for name in ("abstain_threshold", "unknown_term_similarity"):
             if getattr(self, name) is not None and not 0.0 <= getattr(self, name) <= 1.0:
-                raise SettingsError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
+                raise SettingsError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}"
+                                    f"{_set(name, 'to a number from 0 to 1')}")
         for name, allowed in (("backend", BACKENDS), ("milvus_bm25", MILVUS_BM25)):
             if getattr(self, name) not in allowed:
-                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                                    f"{_set(name, 'to one of them')}")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.milvus_collection):
             raise SettingsError(f"milvus_collection must be letters, digits and _ (at most 64, not starting "
-                                f"with a digit), got {self.milvus_collection!r}")
-        if self.milvus_wait_seconds < 0:
-            raise SettingsError(f"milvus_wait_seconds must be 0 or more, got {self.milvus_wait_seconds!r}")
+                                f"with a digit), got {self.milvus_collection!r}{_set('milvus_collection', 'so')}")
+        if not self.milvus_wait_seconds >= 0:  # NaN fails this too
+            raise SettingsError(f"milvus_wait_seconds must be 0 or more, got {self.milvus_wait_seconds!r}"
+                                f"{_set('milvus_wait_seconds', 'to 0 or more')}")
         if not 0 <= self.port <= 65535:
-            raise SettingsError(f"port must be between 0 and 65535, got {self.port!r}")
+            raise SettingsError(f"port must be between 0 and 65535, got {self.port!r}{_set('port', 'so')}")
         if not 0 <= self.batch_window_ms <= 1000:
-            raise SettingsError(f"batch_window_ms must be between 0 and 1000, got {self.batch_window_ms!r}")
+            raise SettingsError(f"batch_window_ms must be between 0 and 1000, got {self.batch_window_ms!r}"
+                                f"{_set('batch_window_ms', 'so')}")
         if self.api_token is not None and (len(self.api_token) < MIN_TOKEN_CHARS or not self.api_token.isprintable()
                                            or any(c.isspace() for c in self.api_token)):
             raise SettingsError(f"QA_API_TOKEN must be at least {MIN_TOKEN_CHARS} printable characters without spaces "
                                 "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         if self.max_history_turns < 0:
-            raise SettingsError(f"max_history_turns must be 0 or more, got {self.max_history_turns!r}")
+            raise SettingsError(f"max_history_turns must be 0 or more, got {self.max_history_turns!r}"
+                                f"{_set('max_history_turns', 'to 0 or more')}")
 
     @property
     def milvus_target(self) -> str:
@@ -197,13 +206,26 @@ class Settings:
             raw = env.get(f"QA_{f.name.upper()}")
             if raw is None or raw.strip() == "":
                 continue
-            changes[f.name] = _parse(f"QA_{f.name.upper()}", raw.strip(), cls.__dataclass_fields__[f.name].type)
+            value = raw.strip()
+            if f.name in _CHOICES:  # "BM25" means bm25
+                value = value.lower()
+            changes[f.name] = _parse(f"QA_{f.name.upper()}", value, cls.__dataclass_fields__[f.name].type)
         return cls(**changes)
 
 
 def is_server_uri(uri: str) -> bool:
     """Whether a Milvus URI names a server (http://host:19530) rather than a Milvus Lite file."""
     return uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:"))
+
+
+def _set(name: str, how: str) -> str:
+    """What to do, naming the variable that sets a field: "; set QA_TOP_K to 1 or more"."""
+    return f"; set QA_{name.upper()} {how}"
+
+
+_CHOICES = ("retriever", "backend", "milvus_bm25")  # fields that take one of a few lower-case words
+# How a value of each kind is described to someone who typed a bad one.
+_KINDS = (("bool", "yes or no (1, true, yes, on or 0, false, no, off)"), ("float", "number"), ("int", "whole number"))
 
 
 def _parse(var: str, raw: str, type_name: Any) -> Any:
@@ -219,9 +241,13 @@ def _parse(var: str, raw: str, type_name: Any) -> Any:
                 return False
             raise ValueError(raw)
         if "float" in kind:
-            return float(raw)
+            number = float(raw)
+            if not math.isfinite(number):
+                raise ValueError(raw)
+            return number
         if "int" in kind:
             return int(raw)
         return raw
     except ValueError:
-        raise SettingsError(f"{var}={raw!r} is not a valid {kind}; unset it or give a valid value") from None
+        what = next((said for name, said in _KINDS if name in kind), kind)
+        raise SettingsError(f"{var}={raw!r} is not a valid {what}; unset it or give a valid value") from None
