@@ -71,9 +71,14 @@ class QueryModel:
         if not self.available:
             return f"Questions will be embedded with torch: the ONNX export was not used ({s.get('reason')})"
         check = s["verified"]
-        done = (f"Kept the previous build's ONNX model ({s['file']}; checked on the {check['checked_now']} new texts)"
-                if "reused_from" in check else f"Exported the model to ONNX ({s['file']})")
-        line = f"{done}: its vectors match the model's to cosine {check['min_cosine']:.7f} or more over {check['texts']} texts"
+        if "reused_from" not in check:
+            done = f"Exported the model to ONNX ({s['file']})"
+        elif check["checked_now"]:
+            done = f"Kept the previous build's ONNX model ({s['file']}; checked on the {check['checked_now']} new texts)"
+        else:  # nothing new was embedded: its earlier check stands
+            done = f"Kept the previous build's ONNX model ({s['file']}; no new texts to check it on)"
+        line = (f"{done}: its vectors matched the model's to cosine {check['min_cosine']:.7f} or more over "
+                f"{check['texts']} texts")
         if s.get("int8"):
             line += f"; int8 weights: worst cosine {check['int8_min_cosine']:.4f}"
         elif "int8_rejected" in check:

@@ -277,3 +277,13 @@ def test_another_local_model_folder_is_exported_the_same_way(
     assert isinstance(loaded.embedder, OnnxEncoder) and loaded.embedder.path == copy
     assert cosines(loaded.embedder.encode(TEXTS), torch_embedder.encode(TEXTS)).min() >= MIN_COSINE
     assert_answers(loaded)
+
+
+@pytest.mark.parametrize(("checked_now", "says"), [(0, "no new texts to check it on"), (4, "checked on the 4 new texts")])
+def test_a_kept_export_says_what_was_checked_now(checked_now: int, says: str) -> None:
+    from qa.onnx_export import QueryModel
+
+    spec = {"available": True, "file": "model.onnx",
+            "verified": {"min_cosine": 0.9999996, "texts": 249, "reused_from": "build-x", "checked_now": checked_now}}
+    line = QueryModel(spec).summary()
+    assert says in line and "over 249 texts" in line and "the 0 new texts" not in line
