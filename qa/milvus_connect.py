@@ -57,6 +57,9 @@ def connect(settings: Settings, say: Callable[[str], None] = log.info) -> "Milvu
 def _wait_for_lite(path: Path, deadline: float, say: Callable[[str], None]) -> None:
     if path.suffix != ".db":
         raise MilvusUnavailable(str(path), "a Milvus Lite file's name must end in .db")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:  # mkdir would say "File exists", which hides the cause
+        raise MilvusUnavailable(str(path), f"{blocking} is a file, not a folder: give a path under a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

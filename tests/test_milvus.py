@@ -209,6 +209,18 @@ def test_a_wrong_milvus_uri_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, c
     assert err.startswith("qa: Cannot use Milvus at ") and says in err and (uri in err), err
 
 
+def test_a_milvus_lite_path_through_a_file_names_the_file(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("a file, not a folder", encoding="utf-8")
+    monkeypatch.setenv("QA_BACKEND", "milvus")
+    monkeypatch.setenv("QA_MILVUS_URI", str(tmp_path / "notes.txt" / "milvus.db"))
+    monkeypatch.setenv("QA_CORPUS_DIR", str(TEST_CORPUS))
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    assert main(["ask", "Who designed the lighthouse?"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert f"{tmp_path / 'notes.txt'} is a file, not a folder" in err and "File exists" not in err, err
+
+
 def test_backend_settings_are_checked() -> None:
     assert Settings.from_env({"QA_BACKEND": "milvus"}).backend == "milvus"
     for env in ({"QA_BACKEND": "elastic"}, {"QA_MILVUS_BM25": "words"}, {"QA_MILVUS_COLLECTION": "9-bad name"}):
