@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from qa.errors import CorpusError, DocumentUnreadable
 from qa.loaders import pdf, text, web, word
@@ -36,24 +37,70 @@ _KINDS = ", ".join(SUFFIXES[:-1]) + " or " + SUFFIXES[-1]
 def corpus_files(corpus_dir: Path) -> list[Path]:
     """The corpus folder's files of a known format, and those of its `uploads/` folder (where the
     page stores uploaded documents), sorted, so builds are reproducible. A corpus may also be
-    one document: the article an eval set sits beside (qa/evalsets.py)."""
+    one document: the article an eval set sits beside (qa/evalsets.py). A link is read as the
+    file it leads to, and a file reached by two names is read once (see `_scan`)."""
+    return _scan(corpus_dir).files
+
+
+class _Scan(NamedTuple):
+    files: list[Path]
+    broken: list[DocumentUnreadable]  # links that lead to no file: skipped, one warning each
+    notes: list[str]  # one warning line each: names read once
+
+
+def _scan(corpus_dir: Path) -> _Scan:
+    """The corpus files, and what the user should hear about the folder.
+
+    A link (`ln -s ../notes/a.md a.md`) counts as the file it leads to, under its own name in
+    the corpus folder: that name is what the user put there, so citations and `qa source` use
+    it. Two names for one file (a link beside its target, two links to one file) would index
+    every passage twice and make each answer cite it twice, so the file is read once: under its
+    real name when that is in the folder, else under the first link's name. Subfolders are not
+    read (only `uploads/`, which the page fills): a folder of drafts or old versions beside the
+    articles would otherwise join the corpus unasked."""
     if corpus_dir.is_file():
         if corpus_dir.suffix.lower() not in SUFFIXES:
             raise CorpusError(f"{corpus_dir} is not a {_KINDS} file. Give a corpus folder, or one document of those kinds.")
-        return [corpus_dir]
+        return _Scan([corpus_dir], [], [])
     if not corpus_dir.is_dir():
         raise CorpusError(f"Corpus folder {corpus_dir} does not exist. Create it and put {_KINDS} files in it, or set QA_CORPUS_DIR.")
     folders = [corpus_dir] + ([corpus_dir / UPLOADS] if (corpus_dir / UPLOADS).is_dir() else [])
-    files = sorted(p for folder in folders for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
-    if not files:
+    named = sorted(p for folder in folders for p in folder.iterdir()
+                   if p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
+    broken = [DocumentUnreadable(display_path(p), f"it is a link to {os.readlink(p)}, which leads to no file: "
+                                                  "point the link at the file, or remove it")
+              for p in named if p.is_symlink() and not p.exists()]
+    read_as: dict[Path, Path] = {}  # the file a name leads to -> the name it is read under
+    notes: list[str] = []
+    for path in sorted((p for p in named if p.is_file()), key=lambda p: (p.is_symlink(), p)):  # real names first
+        target = path.resolve()
+        if target in read_as:
+            notes.append(f"{_within(path, corpus_dir)} is a link to {display_path(target)}, which is already read as "
+                         f"{_within(read_as[target], corpus_dir)}: it is indexed once, under that name")
+        else:
+            read_as[target] = path
+    files = sorted(read_as.values())
+    if not files and not broken:
         raise CorpusError(f"Corpus folder {corpus_dir} has no {_KINDS} files. Add at least one article.")
-    return files
+    if not files:
+        raise CorpusError(f"No readable document in {corpus_dir} ({_reasons(broken)}). Fix or replace these files, "
+                          f"or add a {_KINDS} article with some text.")
+    return _Scan(files, broken, notes)
+
+
+def _within(path: Path, corpus_dir: Path) -> str:
+    return path.relative_to(corpus_dir).as_posix()
+
+
+def _reasons(skipped: list[DocumentUnreadable]) -> str:
+    return "; ".join(f"{exc.source}: {exc.reason}" for exc in skipped)
 
 
 def display_path(path: Path) -> str:
-    """The path users see in citations: relative to the project root when it is inside it."""
-    resolved = path.resolve()
+    """The path users see in citations: relative to the project root when it is inside it.
+    A link keeps its own name in its folder (the folder resolved): citing the file it leads to
+    would name a path outside the corpus folder, which `qa source` does not know."""
+    resolved = path.parent.resolve() / path.name if path.is_symlink() else path.resolve()
     try:
         return resolved.relative_to(PROJECT_ROOT).as_posix()
     except ValueError:
@@ -64,17 +111,21 @@ def load_corpus(corpus_dir: Path, settings: Settings | None = None) -> list[Docu
     """Every readable document of the folder. Unreadable files are skipped with a warning;
     `settings` gives the size limits (the defaults when None)."""
     limits = settings or Settings()
+    found = _scan(corpus_dir)
+    for note in found.notes:
+        log.warning("%s", note)
     documents: list[Document] = []
-    skipped: list[DocumentUnreadable] = []
-    for path in corpus_files(corpus_dir):
+    skipped = list(found.broken)
+    for exc in skipped:
+        log.warning("%s", exc)
+    for path in found.files:
         try:
             documents.append(load_document(path, limits))
         except DocumentUnreadable as exc:
             log.warning("%s", exc)
             skipped.append(exc)
     if not documents:
-        reasons = "; ".join(f"{exc.source}: {exc.reason}" for exc in skipped)
-        raise CorpusError(f"No readable document in {corpus_dir} ({reasons}). Fix or replace these files, "
+        raise CorpusError(f"No readable document in {corpus_dir} ({_reasons(skipped)}). Fix or replace these files, "
                           f"or add a {_KINDS} article with some text.")
     return documents
 

@@ -1,0 +1,133 @@
+"""Which files of a corpus folder are read, and under which names: links, broken links and
+subfolders. Real files and real links in tmp_path, read by the real loaders; the engine tests
+use the real model."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from qa.corpus import corpus_files, display_path, load_corpus
+from qa.engine import Engine, documents_named
+from qa.errors import CorpusError
+from qa.index import expected_inputs, stale_reason
+from qa.settings import PROJECT_ROOT, Settings
+
+LIGHTHOUSE = "# Lighthouse\n\nThe lighthouse on the point is 40 metres tall. Its lamp was lit in 1871.\n"
+FERRY = "The ferry to the island leaves the harbour at nine every morning.\n"
+BEES = "# Bees\n\nThe village bees make heather honey from the moor in August.\n"
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "qa.corpus" and r.levelno >= logging.WARNING]
+
+
+@pytest.fixture()
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    """A corpus folder with two articles, and a folder outside it holding a third."""
+    corpus, elsewhere = tmp_path / "corpus", tmp_path / "elsewhere"
+    corpus.mkdir()
+    elsewhere.mkdir()
+    (corpus / "lighthouse.md").write_text(LIGHTHOUSE)
+    (corpus / "ferry.txt").write_text(FERRY)
+    (elsewhere / "bees.md").write_text(BEES)
+    return corpus, elsewhere
+
+
+def sources(corpus: Path) -> list[str]:
+    return [d.source for d in load_corpus(corpus)]
+
+
+# ---------------------------------------------------------------- links
+
+
+def test_link_beside_its_file_is_read_once_under_the_real_name_with_one_line(
+        folders: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
+    corpus, _ = folders
+    os.symlink("lighthouse.md", corpus / "zz-copy.md")
+    with caplog.at_level(logging.WARNING, logger="qa.corpus"):
+        documents = load_corpus(corpus)
+    assert [d.source for d in documents] == [(corpus / "ferry.txt").as_posix(), (corpus / "lighthouse.md").as_posix()]
+    lines = warnings_of(caplog)
+    assert len(lines) == 1 and "zz-copy.md" in lines[0] and "indexed once" in lines[0], lines
+    assert "as lighthouse.md" in lines[0]
+    assert corpus_files(corpus) == [corpus / "ferry.txt", corpus / "lighthouse.md"]
+
+
+def test_two_links_to_one_outside_file_are_read_once_under_the_first_name(folders: tuple[Path, Path],
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    corpus, elsewhere = folders
+    os.symlink(elsewhere / "bees.md", corpus / "bees-b.md")
+    os.symlink("../elsewhere/bees.md", corpus / "bees-a.md")
+    with caplog.at_level(logging.WARNING, logger="qa.corpus"):
+        names = sources(corpus)
+    assert names == [(corpus / n).as_posix() for n in ("bees-a.md", "ferry.txt", "lighthouse.md")]
+    assert [line for line in warnings_of(caplog) if "bees-b.md" in line and "as bees-a.md" in line]
+
+
+def test_a_link_is_cited_by_its_name_in_the_corpus_folder_and_found_by_that_name(
+        folders: tuple[Path, Path], engine: Engine) -> None:
+    corpus, elsewhere = folders
+    os.symlink(elsewhere / "bees.md", corpus / "bees-link.md")
+    ours = Engine.load(Settings(corpus_dir=corpus, index_dir=corpus.parent / "index"), embedder=engine.embedder)
+    linked = (corpus / "bees-link.md").as_posix()
+    answer = ours.ask("What honey do the village bees make?")
+    assert not answer.abstained and "heather honey" in answer.text, answer.text
+    assert {c.source for c in answer.citations} == {linked}  # not .../elsewhere/bees.md
+    assert all(c.matches(ours.document(c.source).text) for c in answer.citations)
+    assert [d.source for d in documents_named(ours.documents, "bees-link.md")] == [linked]
+    assert [d.source for d in documents_named(ours.documents, linked)] == [linked]
+    assert ours.ask("What honey do the village bees make?", sources=["bees-link.md"]).citations
+
+
+def test_broken_link_is_skipped_in_one_line_saying_what_to_do(folders: tuple[Path, Path],
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    corpus, elsewhere = folders
+    os.symlink(elsewhere / "gone.md", corpus / "broken.md")
+    with caplog.at_level(logging.WARNING, logger="qa.corpus"):
+        names = sources(corpus)
+    assert names == [(corpus / "ferry.txt").as_posix(), (corpus / "lighthouse.md").as_posix()]
+    lines = warnings_of(caplog)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"Skipping {(corpus / 'broken.md').as_posix()}: ")
+    assert "gone.md" in lines[0] and "point the link at the file, or remove it" in lines[0]
+
+
+def test_a_corpus_of_broken_links_only_is_refused_naming_them(tmp_path: Path) -> None:
+    os.symlink(tmp_path / "nowhere.md", tmp_path / "dangling.md")
+    with pytest.raises(CorpusError, match="No readable document .*dangling.md: it is a link to .*nowhere.md"):
+        load_corpus(tmp_path)
+
+
+def test_index_is_stale_when_a_link_is_added_removed_or_retargeted(folders: tuple[Path, Path]) -> None:
+    corpus, elsewhere = folders
+    (elsewhere / "wasps.md").write_text("# Wasps\n\nWasps nest under the eaves of the mill.\n")
+
+    def inputs() -> dict[str, object]:
+        return expected_inputs(load_corpus(corpus), Settings(), "model")
+
+    before = inputs()
+    os.symlink(elsewhere / "bees.md", corpus / "bees.md")
+    added = inputs()
+    assert stale_reason(before, added) == f"corpus added {(corpus / 'bees.md').as_posix()}"
+    (corpus / "bees.md").unlink()
+    os.symlink(elsewhere / "wasps.md", corpus / "bees.md")
+    assert stale_reason(added, inputs()) == f"corpus changed {(corpus / 'bees.md').as_posix()}"
+    (corpus / "bees.md").unlink()
+    assert stale_reason(added, inputs()) == f"corpus removed {(corpus / 'bees.md').as_posix()}"
+    # A second name for a file already read adds nothing to the index: it stays what a fresh build makes.
+    os.symlink("ferry.txt", corpus / "ferry-again.txt")
+    assert stale_reason(before, inputs()) is None
+
+
+def test_ordinary_files_are_named_by_their_real_path_as_before(tmp_path: Path) -> None:
+    article = PROJECT_ROOT / "corpus" / "battery-race.md"
+    assert display_path(article) == "corpus/battery-race.md"
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "ferry.txt").write_text(FERRY)
+    os.symlink(real, tmp_path / "linked-folder")  # a corpus folder reached through a link
+    assert sources(tmp_path / "linked-folder") == [(real / "ferry.txt").as_posix()]
