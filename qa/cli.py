@@ -20,7 +20,7 @@ from qa.errors import QAError, QuestionInvalid
 from qa.evalsets import SPLITS
 from qa.logs import configure_logging
 from qa.serving import TOP_K_MAX, add_server_arguments
-from qa.settings import BACKENDS, RETRIEVERS
+from qa.settings import BACKENDS, RETRIEVERS, Settings
 
 if TYPE_CHECKING:
     from qa.types import Document
@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--failures", action="store_true", help="also print every failed question")
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="write all results as JSON to OUT")
     p.add_argument("--report", action="store_true",
-                   help="rewrite eval/report.md and its plots (test and tune splits of every shipped set)")
+                   help="rewrite eval/report.md and its plots (test and tune splits of every shipped set, at the shipped "
+                        "settings: refused with --set, another --k, --retriever or --backend, or QA_* settings "
+                        "that change answers)")
 
     p = sub.add_parser("train", help="fit the answer model on the tune splits of the eval sets")
     p.add_argument("--set", dest="sets", action="append", default=None, metavar="FILE",
@@ -269,19 +271,72 @@ def _engines(base):  # type: ignore[no-untyped-def]
     return engine_for
 
 
+# Settings that change where files go, how fast answers come or who may ask, never what the
+# answers are: the committed eval/report.md and qa/answer_model.json hold under any value of these.
+# (The shipped sets' sidecars name their corpora, so QA_CORPUS_DIR does not change them either.)
+NOT_ANSWERING = frozenset({
+    "corpus_dir", "index_dir", "torch_threads", "embed_batch_size", "host", "port", "allow_uploads", "max_uploads",
+    "batch_max_size", "batch_window_ms", "batch_workers", "queue_size", "api_token", "feedback_path",
+    "milvus_uri", "milvus_token", "milvus_collection", "milvus_wait_seconds"})
+
+
+def changed_settings(settings: Settings, ignore: Sequence[str] = ()) -> list[str]:
+    """The QA_* variables in force that make answers differ from the shipped settings' (the
+    defaults), leaving out `ignore` and NOT_ANSWERING."""
+    from dataclasses import fields
+
+    default = Settings()
+    return [f"QA_{f.name.upper()}" for f in fields(Settings)
+            if f.name not in NOT_ANSWERING and f.name not in ignore and getattr(settings, f.name) != getattr(default, f.name)]
+
+
+def given_sets(paths: Sequence[str] | None) -> str:
+    """How to name the sets given with --set in a message, or "" for the shipped sets
+    (none given, or exactly the files of eval/sets/)."""
+    from qa.evalsets import shipped_sets
+
+    if paths is None or {Path(p).resolve() for p in paths} == {p.resolve() for p in shipped_sets()}:
+        return ""
+    return ", ".join(dict.fromkeys(Path(p).name for p in paths))
+
+
+def report_refusal(args: argparse.Namespace, base: Settings) -> str | None:
+    """Why `qa eval --report` must not run, or None. The report is committed and the README quotes
+    it as the shipped sets at the shipped settings; a run on other sets or settings written over it
+    would replace every figure without a word, so it is refused rather than written elsewhere
+    (--json OUT already keeps any run's figures)."""
+    default = Settings()
+    backend = args.backend[0] if args.backend else base.backend
+    reasons = [f"--set {given}" for given in [given_sets(args.sets)] if given]
+    reasons += [f"{flag} {value}" for flag, value, shipped in (("--k", args.k, default.top_k),
+                                                                ("--retriever", args.retriever, default.retriever))
+                if value is not None and value != shipped]
+    if backend != default.backend:
+        reasons.append(f"--backend {backend}" if args.backend else f"QA_BACKEND={backend}")
+    ignore = ["backend"] + (["top_k"] if args.k is not None else []) + (["retriever"] if args.retriever else [])
+    reasons += changed_settings(base, ignore)
+    if not reasons:
+        return None
+    return (f"--report rewrites eval/report.md and its plots, which describe every shipped set at the shipped "
+            f"settings, so not with {', '.join(reasons)}: drop --report and give --json OUT to keep these results")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from qa import report
     from qa.evalsets import load_sets
     from qa.evaluate import run_sets
-    from qa.settings import Settings
 
+    base = Settings.from_env()
+    refusal = report_refusal(args, base) if args.report else None
+    if refusal:
+        print(f"qa: {refusal}", file=sys.stderr)
+        return EXIT_USAGE
     sets = load_sets(args.sets)
     if args.json_out:
         from qa.outputs import check_writable
 
         check_writable(Path(args.json_out), "--json")
     split = args.split or ("all" if args.sets else "test")
-    base = Settings.from_env()
     options = {"k": args.k, "retriever": args.retriever}
     if args.backend and len(args.backend) > 1:
         from qa.backend_compare import format_comparison

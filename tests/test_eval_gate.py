@@ -174,3 +174,62 @@ def test_the_report_shows_a_held_out_set_without_a_tune_table(results: dict[str,
         assert f"| all | {len(eval_set.items)} |" in section
     first = text.split(f"## {trained[0].name}\n", 1)[1].split("\n## ", 1)[0]
     assert "| tune split |" in first and "**Held out**" not in first
+
+
+# ---------------------------------------------------------------- the committed report and model stay whole
+
+REPORT_FILES = [PROJECT_ROOT / "eval" / name for name in ("report.md", "abstention.png", "reliability.png")]
+MODEL = PROJECT_ROOT / "qa" / "answer_model.json"
+
+
+def contents(paths: list[Path]) -> list[bytes]:
+    return [path.read_bytes() for path in paths]
+
+
+def town_set(folder: Path, name: str, ids: list[str]) -> Path:
+    """A small set about the test article (tests/data/eldermere), its items under the given ids."""
+    questions = [("When was Eldermere founded?", "911"), ("When was the stone bridge completed?", "1041"),
+                 ("What is the town's oldest industry?", "Wool")]
+    items = [{"id": item_id, "question": q, "answerable": True, "expect_any": [a], "support": [a]}
+             for item_id, (q, a) in zip(ids, questions * 3)]
+    path = folder / f"{name}.jsonl"
+    path.write_text("\n".join(json.dumps(item) for item in items) + "\n", encoding="utf-8")
+    (folder / f"{name}.json").write_text(json.dumps({"corpus": str(PROJECT_ROOT / "tests" / "data" / "eldermere")}),
+                                         encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("args", "env", "names"), [
+    (["--set", "SET"], {}, "--set mine.jsonl"),
+    (["--k", "6"], {}, "--k 6"),
+    (["--retriever", "bm25"], {}, "--retriever bm25"),
+    (["--backend", "milvus"], {}, "--backend milvus"),
+    ([], {"QA_ANSWER_MODEL_PATH": "other_model.json"}, "QA_ANSWER_MODEL_PATH"),
+    ([], {"QA_ABSTAIN_THRESHOLD": "0.5", "QA_TOP_K": "6"}, "QA_TOP_K, QA_ABSTAIN_THRESHOLD"),
+], ids=["set", "k", "retriever", "backend", "answer-model", "env"])
+def test_eval_report_is_refused_on_other_sets_or_settings_and_the_committed_report_stays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, args: list[str],
+        env: dict[str, str], names: str) -> None:
+    """eval/report.md is the shipped sets at the shipped settings (the README quotes it): any other
+    run is refused in one line, before anything is answered, and the files are left as they were."""
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    mine = town_set(tmp_path, "mine", ["m-1", "m-2"])
+    before = contents(REPORT_FILES)
+    assert main(["eval", "--report", *(str(mine) if a == "SET" else a for a in args)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("qa: --report rewrites eval/report.md"), err
+    assert f"not with {names}:" in err and "--json OUT" in err
+    assert contents(REPORT_FILES) == before
+    assert not (tmp_path / "index").exists()  # refused before any index was built
+
+
+def test_eval_report_takes_the_shipped_sets_and_settings_however_spelled(tmp_path: Path) -> None:
+    from qa.cli import build_parser, report_refusal
+    from qa.evalsets import shipped_sets
+
+    base = Settings(index_dir=tmp_path, corpus_dir=tmp_path, torch_threads=1)  # where and how fast: no matter
+    for argv in (["eval", "--report"], ["eval", "--report", "--k", "4", "--retriever", "hybrid", "--backend", "faiss"],
+                 ["eval", "--report", *(a for p in shipped_sets() for a in ("--set", str(p)))]):
+        assert report_refusal(build_parser().parse_args(argv), base) is None, argv
