@@ -35,6 +35,19 @@ _OTHER_SUBJECT = FEATURES.index("other_subject")
 VETOED_CONFIDENCE = 0.0
 _TYPE_ABSENT = FEATURES.index("type_absent")
 _KIND_WORDS = {"date": "date", "number": "figure", "name": "name", "reason": "reason"}
+# How answers and declines speak of the corpus: one article, or several documents (uploads).
+_ONE_ARTICLE = {"declined": "The article does not answer this.", "nothing": "Nothing in the article matches the question.",
+                "answered": "Answered from the article.",
+                "asks_itself": "The article asks this question itself, and this is its answer.",
+                "it": "It", "mentions": "never mentions", "gives": "gives", "is": "is", "in_it": "in it"}
+_SEVERAL = {"declined": "The documents do not answer this.", "nothing": "Nothing in the documents matches the question.",
+            "answered": "Answered from the documents.",
+            "asks_itself": "One of the documents asks this question itself, and this is its answer.",
+            "it": "They", "mentions": "never mention", "gives": "give", "is": "are", "in_it": "in them"}
+
+
+def _words(index: Index) -> dict[str, str]:
+    return _SEVERAL if len(index.documents) > 1 else _ONE_ARTICLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,18 +166,19 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
     `settings` gives the most sentences an answer may quote; `threshold` is
     `Engine.abstain_threshold` (0 to see the answer an abstention would hide); `sources` the
     documents the question is limited to (None: all), which a summary keeps to as retrieval does."""
+    words = _words(index)
     if query.wants_summary:
         return summary(index, settings, query.searched_for, sources)
     asked_by_article = _faq_section(query.searched_for, scoring.pool, index)
     if asked_by_article:
         quoted, holder = _with_lists([(s, 1.0) for s in asked_by_article[:settings.max_answer_sentences]],
                                      _fewest_passages(asked_by_article, index), index)
-        return _answer(quoted, holder, 1.0, reason="The article asks this question itself, and this is its answer.",
+        return _answer(quoted, holder, 1.0, reason=words["asks_itself"],
                        replies=answer_type.asks_yes_or_no(query.question))
     choice = choose(scoring, passages, index, extra_threshold=model.extra_threshold,
                     max_sentences=settings.max_answer_sentences)
     if choice.best is None:
-        return _abstain(0.0, "Nothing in the article matches the question.")
+        return _abstain(0.0, words["nothing"], words)
     confidence = model.confidence(choice.evidence)
     kind_absent = lacks_asked_kind(scoring.features, choice.best)
     off_topic = model.off_topic(topic_row(scoring.features))
@@ -172,11 +186,12 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
         confidence = min(confidence, VETOED_CONFIDENCE)
     if confidence < threshold:
         return _abstain(confidence, _abstain_reason(query, scoring, choice.allowed if not kind_absent else [choice.best],
-                                                    off_topic))
+                                                    off_topic, words), words)
     sids = scoring.pool.sentences
     quoted = [(index.sentences[sids[i]], float(scoring.probabilities[i])) for i in choice.quoted]
     quoted, holder = _with_lists(quoted, choice.holder, index)
-    return _answer(quoted, holder, confidence, replies=answer_type.asks_yes_or_no(query.question))
+    return _answer(quoted, holder, confidence, reason=words["answered"],
+                   replies=answer_type.asks_yes_or_no(query.question))
 
 
 def lacks_asked_kind(features: np.ndarray, row: int) -> bool:
@@ -354,22 +369,23 @@ def _reply_length(text: str) -> int:
     return reply.end() if reply else 0
 
 
-def _abstain(confidence: float, reason: str) -> Composed:
-    text = f"The article does not answer this. {reason} The closest passages are listed, but none of them answers the question."
+def _abstain(confidence: float, reason: str, words: dict[str, str] = _ONE_ARTICLE) -> Composed:
+    text = f"{words['declined']} {reason} The closest passages are listed, but none of them answers the question."
     return Composed(text, (), confidence, True, reason)
 
 
-def _abstain_reason(query: Query, scoring: Scoring, rows: list[int], off_topic: bool = False) -> str:
+def _abstain_reason(query: Query, scoring: Scoring, rows: list[int], off_topic: bool = False,
+                    words: dict[str, str] = _ONE_ARTICLE) -> str:
     """Why the answer is declined: a name the corpus lacks, no date or figure in `rows` (the
     candidates, or the best one when it lacks what the question asks for), or a question the
     topic gate finds is about something else."""
     if scoring.missing_names:
-        return f"It never mentions {_quote_list(list(scoring.missing_names))}."
+        return f"{words['it']} {words['mentions']} {_quote_list(list(scoring.missing_names))}."
     if query.kind in _KIND_WORDS and query.kind != "reason" and all(lacks_asked_kind(scoring.features, i) for i in rows):
-        return f"It gives no {_KIND_WORDS[query.kind]} for that."
+        return f"{words['it']} {words['gives']} no {_KIND_WORDS[query.kind]} for that."
     if off_topic:
-        return "It is about other things: no passage comes near the question."
-    return "No sentence in it answers the question closely enough."
+        return f"{words['it']} {words['is']} about other things: no passage comes near the question."
+    return f"No sentence {words['in_it']} answers the question closely enough."
 
 
 def _quote_list(terms: list[str]) -> str:

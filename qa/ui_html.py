@@ -247,7 +247,9 @@ def render_panel(answers: Sequence[Answer], documents: Mapping[str, str]) -> str
                f'aria-label="Sources of the next answer"{" disabled" if turn == total else ""}>›</button></span>')
         if answer["abstained"]:
             title = '<h3 class="qa-warn">Closest passages — not an answer</h3>'
-            note = (f'<p class="qa-empty">The article does not answer “{esc(answer["question"])}”. '
+            # The decline opens "The article does not answer this." (or "The documents do not ...").
+            declined = answer["answer"].split(". ", 1)[0].removesuffix(" this")
+            note = (f'<p class="qa-empty">{esc(declined)} “{esc(answer["question"])}”. '
                     "These are the passages that came nearest.</p>")
         else:
             title, note = "<h3>Sources</h3>", f'<p class="qa-for">For “{esc(answer["question"])}”</p>'

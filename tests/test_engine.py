@@ -611,3 +611,15 @@ def test_a_summary_keeps_to_the_documents_asked_and_opens_each_of_several(three_
     takeaways = three_documents.ask("What are the key takeaways?", sources=[ferry])
     assert {c.source for c in takeaways.citations} == {ferry}
     assert {c.source for c in three_documents.ask("What are the key takeaways?", sources=[mill]).citations} == {mill}
+
+
+def test_several_documents_are_spoken_of_as_documents(three_documents: Engine) -> None:
+    """"The article does not answer this." read wrong beside uploads: the corpus is several documents."""
+    declined = three_documents.ask("Who is the mayor of Tokyo?")
+    assert declined.abstained and declined.text.startswith("The documents do not answer this. They never mention")
+    answered = three_documents.ask("Who is the captain of the ferry?")
+    assert not answered.abstained and answered.reason == "Answered from the documents."
+    from qa.ui_html import render_panel
+
+    documents = {d.source: d.text for d in three_documents.documents}
+    assert "The documents do not answer “Who is the mayor of Tokyo?”" in render_panel([declined.to_dict()], documents)
