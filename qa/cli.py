@@ -23,6 +23,7 @@ from qa.serving import TOP_K_MAX, add_server_arguments
 from qa.settings import BACKENDS, RETRIEVERS, Settings
 
 if TYPE_CHECKING:
+    from qa.evalsets import EvalSet
     from qa.types import Document
 
 EXIT_OK, EXIT_SETUP, EXIT_USAGE = 0, 1, 2
@@ -79,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fit the answer model on the tune splits of the eval sets")
     p.add_argument("--set", dest="sets", action="append", default=None, metavar="FILE",
                    help="an eval set to learn from (repeatable). Default: every set in eval/sets/")
-    p.add_argument("--out", default=None, metavar="PATH", help="where to write the model (default: qa/answer_model.json)")
+    p.add_argument("--out", default=None, metavar="PATH", help="where to write the model (default: qa/answer_model.json, only when training on "
+                        "the shipped sets at the shipped settings, which reproduces it)")
 
     p = sub.add_parser("bench", help="measure latency, build throughput, cold start and scale")
     p.add_argument("--quick", action="store_true", help="a shorter run, of a few minutes: fewer rounds and smaller scale points")
@@ -388,18 +390,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     from qa.evalsets import load_sets
     from qa.model import PACKAGED_MODEL
     from qa.outputs import check_writable
-    from qa.settings import Settings
     from qa.train import train
 
+    base = Settings.from_env()
+    if not args.out:
+        # The committed model is what `qa train` fits on the shipped sets at the shipped settings;
+        # fitted on anything else it would silently replace the model every command answers with.
+        # (The answer model in force and its threshold play no part in training.)
+        changed = changed_settings(base, ignore=("answer_model_path", "abstain_threshold"))
+        what = " ".join(([f"on {given_sets(args.sets)}"] if given_sets(args.sets) else [])
+                        + ([f"with {', '.join(changed)} set"] if changed else []))
+        if what:
+            print(f"qa: training {what} would replace the shipped model ({PACKAGED_MODEL}); give --out "
+                  "my_model.json and use it with QA_ANSWER_MODEL_PATH", file=sys.stderr)
+            return EXIT_USAGE
     target = Path(args.out) if args.out else PACKAGED_MODEL
     check_writable(target, "--out")
-    model = train(load_sets(args.sets), Settings.from_env(), progress)
+    sets = load_sets(args.sets)
+    check_tune_items(sets)
+    model = train(sets, base, progress)
     out = model.save(target)
     for corpus, figures in model.manifest["leave_one_corpus_out"].items():
         progress(f"unseen-article check, {corpus}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     print(f"Wrote the answer model to {out} (abstain below {model.abstain_threshold:.3f}, "
           f"extra sentences at {model.extra_threshold:.2f})")
     return EXIT_OK
+
+
+def check_tune_items(sets: Sequence[EvalSet]) -> None:
+    """Say which sets have no tune item, and refuse when none has any: `qa train` learns from the
+    tune splits only, and a small set can fall wholly in its test split."""
+    from qa.errors import EvalSetError
+
+    trained = [s for s in sets if not s.held_out]
+    empty = [s for s in trained if not s.split("tune")]
+    if not empty:
+        return
+    named = ", ".join(f"{s.name} ({len(s.items)} item{'s' if len(s.items) != 1 else ''})" for s in empty)
+    why = (f"every item of {named} fell in the test split, which `qa train` never learns from (an item goes to "
+           "tune or test by a hash of its id, about half each)")
+    if len(empty) == len(trained):
+        raise EvalSetError(f"Nothing to train on: {why}. Add items to the set (about half of them will be tune "
+                           "items), or train with the shipped sets too.")
+    progress(f"not learning from {', '.join(s.name for s in empty)}: {why}")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -233,3 +233,51 @@ def test_eval_report_takes_the_shipped_sets_and_settings_however_spelled(tmp_pat
     for argv in (["eval", "--report"], ["eval", "--report", "--k", "4", "--retriever", "hybrid", "--backend", "faiss"],
                  ["eval", "--report", *(a for p in shipped_sets() for a in ("--set", str(p)))]):
         assert report_refusal(build_parser().parse_args(argv), base) is None, argv
+
+
+@pytest.mark.parametrize(("given", "env", "says"), [
+    (True, {}, "training on mine.jsonl would"),
+    (False, {"QA_TOP_K": "6"}, "training with QA_TOP_K set would"),
+], ids=["set", "settings"])
+def test_train_without_out_never_replaces_the_shipped_model_but_on_the_shipped_sets(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, given: bool,
+        env: dict[str, str], says: str) -> None:
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    before = MODEL.read_bytes()
+    mine = town_set(tmp_path, "mine", ["e-2", "e-3", "e-7"])
+    assert main(["train", *(["--set", str(mine)] if given else [])]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"qa: {says} replace the shipped model ({MODEL}); give --out my_model.json and use it with "
+                   "QA_ANSWER_MODEL_PATH\n")
+    assert MODEL.read_bytes() == before
+    assert not (tmp_path / "index").exists()
+
+
+def test_train_on_a_set_with_no_tune_item_says_its_items_all_fell_in_the_test_split(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """e-0, e-1 and e-4 all hash to the test split: the message says so, not that the questions are bad."""
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    beside = town_set(tmp_path, "beside", ["e-0", "e-1", "e-4"])
+    assert [item["id"] for item in load_sets([beside])[0].split("tune")] == []
+    out = tmp_path / "model.json"
+    assert main(["train", "--set", str(beside), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "every item of beside (3 items) fell in the test split" in err and "about half each" in err
+    assert "Add items to the set" in err and "Add answerable questions" not in err
+    assert not out.exists()
+
+
+def test_train_says_which_set_it_cannot_learn_from_and_trains_on_the_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    beside = town_set(tmp_path, "beside", ["e-0", "e-1", "e-4"])
+    tuned = town_set(tmp_path, "tuned", ["e-2", "e-3", "e-7"])
+    before = MODEL.read_bytes()
+    out = tmp_path / "model.json"
+    assert main(["train", "--set", str(beside), "--set", str(tuned), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "not learning from beside: every item of beside (3 items) fell in the test split" in err
+    assert json.loads(out.read_text(encoding="utf-8"))["manifest"]["trained_on"]["tuned"]["tune_questions"] == 3
+    assert MODEL.read_bytes() == before
