@@ -32,7 +32,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -437,12 +437,20 @@ def run_cli(args: argparse.Namespace) -> int:
         return _run_extra(args, out)
     results = run(quick=args.quick, checkpoint=out)
     print_summary(results)
-    if out:
-        _say(f"wrote {out}")
     if args.report:
         write_report(results, CHANGES)
-        _say(f"wrote {REPORT} and {PLOT}")
+    _say(where_saved(out, [REPORT, PLOT] if args.report else []))
     return 0
+
+
+def where_saved(out: Path | None, report: Sequence[Path] = ()) -> str:
+    """The run's last line: where its figures went, or that they went nowhere but the screen and
+    how to keep them next time (a run takes minutes; its figures should not be lost by surprise)."""
+    written = [str(path) for path in ([out] if out else []) + list(report)]
+    if written:
+        return f"wrote {' and '.join(written)}"
+    return ("these figures were printed only, not saved: give --json OUT to keep them "
+            "(the full run's --report rewrites eval/bench.md)")
 
 
 def _run_extra(args: argparse.Namespace, out: Path | None) -> int:
@@ -460,4 +468,5 @@ def _run_extra(args: argparse.Namespace, out: Path | None) -> int:
         results["clustered"] = run_clustered(args.clustered, _say)
         print_clustered(results["clustered"])
     _save(results, out)
+    _say(where_saved(out))
     return 0

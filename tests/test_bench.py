@@ -178,3 +178,41 @@ def test_generated_corpus_is_the_same_on_every_run_and_each_document_its_own(tmp
     assert texts == [p.read_text(encoding="utf-8") for p in sorted((tmp_path / "b").glob("*.md"))]
     paragraphs = [p for text in texts for p in text.split("\n\n")[1:]]
     assert len(paragraphs) == 5 * bench_grow.PARAGRAPHS == len(set(paragraphs))
+
+
+def summary_figures(rss_with_gradio_mb: float) -> dict:
+    """A quick run's figures as `bench.run` returns them (the values of review 35b's run)."""
+    return {"query_p50_ms": 5.0, "query_floor_p50_ms": 3.55, "query_ratio_p50": 1.41, "torch_query_p50_ms": 11.4,
+            "torch_query_floor_p50_ms": 9.5, "torch_query_ratio_p50": 1.20, "query_vs_torch_p50": 0.44,
+            "batch_max_size": 16, "batched_ms_per_question": 3.1, "alone_ms_per_question": 5.1,
+            "batched_vs_alone": 0.61, "build_texts_per_s": 159.0, "raw_encode_texts_per_s": 294.0,
+            "build_ratio": 0.54, "build_ratio_without_export": 0.98, "cold_start_s": 0.66, "cold_start_floor_s": 0.2,
+            "cold_start_margin_s": 0.46, "torch_cold_start_s": 6.25, "torch_cold_start_floor_s": 6.02,
+            "torch_cold_start_margin_s": 0.23, "cold_start_vs_torch_floor": 0.11, "grow_documents": 40,
+            "grow_s": 1.15, "grow_full_s": 17.32, "grow_ratio": 0.066, "rss_mb": 221.0,
+            "rss_with_gradio_mb": rss_with_gradio_mb, "torch_rss_mb": 604.0, "torch_rss_with_gradio_mb": 660.0,
+            "scale": []}
+
+
+@pytest.mark.parametrize(("rss", "verdict"), [(343.0, "MISSED"), (290.0, "met")])
+def test_summary_gives_every_target_a_verdict_and_a_row_without_one_says_so(
+        capsys: pytest.CaptureFixture[str], rss: float, verdict: str) -> None:
+    bench_report.print_summary(summary_figures(rss))
+    lines = capsys.readouterr().out.splitlines()
+    memory = next(line for line in lines if line.startswith("peak RSS"))
+    assert memory.endswith(f"(target ONNX with gradio <= {bench_report.TARGET_RSS_MB}) {verdict}"), memory
+    batching = next(line for line in lines if line.startswith("answering in batches"))
+    assert batching.endswith("0.61 (no target)"), batching
+    rows = [line for line in lines if "(target " in line]
+    assert len(rows) == 9 and all(line.endswith((" met", " MISSED")) for line in rows), rows
+    assert "(target (" not in "\n".join(lines)
+    onnx = next(line for line in lines if line.startswith("query p50, ONNX path"))
+    assert onnx.endswith("1.41 (target <= 1.3) MISSED"), onnx
+
+
+def test_a_run_says_where_its_figures_went_or_that_they_were_not_saved(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    assert bench.where_saved(out) == f"wrote {out}"
+    assert bench.where_saved(out, [bench.REPORT, bench.PLOT]) == f"wrote {out} and {bench.REPORT} and {bench.PLOT}"
+    unsaved = bench.where_saved(None)
+    assert "not saved" in unsaved and "--json OUT" in unsaved
