@@ -130,10 +130,16 @@ def _run(argv: Sequence[str] | None) -> int:
 
 
 def backend_list(text: str) -> list[str]:
+    """`qa eval --backend`: one or more backends, each named once (a side-by-side run of a backend
+    against itself would compare nothing)."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     bad = [name for name in names if name not in BACKENDS]
-    if not names or bad or len(set(names)) != len(names):
+    if not names or bad:
         raise argparse.ArgumentTypeError(f"give one or more of {', '.join(BACKENDS)}, comma-separated; got {text!r}")
+    twice = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+    if twice:
+        raise argparse.ArgumentTypeError(f"{' and '.join(twice)} named twice in {text!r}: name each backend once "
+                                         f"(faiss,milvus runs both side by side)")
     return names
 
 

@@ -9,6 +9,7 @@ CI, while a real regression does.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -37,7 +38,11 @@ def limits(metrics: dict) -> dict:
 
 
 def main(path: str) -> int:
-    results = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        results = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"set_eval_gate.py: cannot read {path} ({exc}): give the file `qa eval --json OUT` wrote.", file=sys.stderr)
+        return 2
     gate = json.loads(GATE.read_text(encoding="utf-8"))
     tested = [r for r in results if r["split"] == "test"]
     if not tested:
@@ -49,8 +54,15 @@ def main(path: str) -> int:
     return 0
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """argparse, so that --help prints the usage (it was once read as the JSON file's name)."""
+    parser = argparse.ArgumentParser(prog="set_eval_gate.py", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1].strip(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", metavar="EVAL_JSON",
+                        help="the output of `qa eval --json OUT` over the test splits (no --split, no --set)")
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print(__doc__.strip().splitlines()[0], file=sys.stderr)
-        sys.exit(2)
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(parse_args().results))

@@ -281,3 +281,28 @@ def test_train_says_which_set_it_cannot_learn_from_and_trains_on_the_others(
     assert "not learning from beside: every item of beside (3 items) fell in the test split" in err
     assert json.loads(out.read_text(encoding="utf-8"))["manifest"]["trained_on"]["tuned"]["tune_questions"] == 3
     assert MODEL.read_bytes() == before
+
+
+def test_set_eval_gate_prints_its_usage_for_help_and_one_line_for_a_missing_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = str(PROJECT_ROOT / "scripts" / "set_eval_gate.py")
+    before = THRESHOLDS.read_bytes()
+    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: set_eval_gate.py") and not shown.stderr
+    assert "qa eval --json" in shown.stdout
+    missing = subprocess.run([sys.executable, script, str(tmp_path / "none.json")], capture_output=True, text=True,
+                             timeout=60)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.count("\n") == 1 and "cannot read" in missing.stderr
+    assert THRESHOLDS.read_bytes() == before
+
+
+@pytest.mark.parametrize(("backends", "says"), [("faiss,faiss", "faiss named twice in 'faiss,faiss'"),
+                                                ("faiss,elastic", "give one or more of faiss, milvus")])
+def test_eval_backend_list_says_what_is_wrong_with_it(capsys: pytest.CaptureFixture, backends: str, says: str) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["eval", "--backend", backends])
+    assert stopped.value.code == 2
+    assert f"qa eval: error: argument --backend: {says}" in capsys.readouterr().err
