@@ -45,7 +45,7 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
 class _Scan(NamedTuple):
     files: list[Path]
     broken: list[DocumentUnreadable]  # links that lead to no file: skipped, one warning each
-    notes: list[str]  # one warning line each: names read once
+    notes: list[str]  # one warning line each: names read once, subfolders not read
 
 
 def _scan(corpus_dir: Path) -> _Scan:
@@ -57,7 +57,7 @@ def _scan(corpus_dir: Path) -> _Scan:
     every passage twice and make each answer cite it twice, so the file is read once: under its
     real name when that is in the folder, else under the first link's name. Subfolders are not
     read (only `uploads/`, which the page fills): a folder of drafts or old versions beside the
-    articles would otherwise join the corpus unasked."""
+    articles would otherwise join the corpus unasked. Documents found there are named once."""
     if corpus_dir.is_file():
         if corpus_dir.suffix.lower() not in SUFFIXES:
             raise CorpusError(f"{corpus_dir} is not a {_KINDS} file. Give a corpus folder, or one document of those kinds.")
@@ -80,12 +80,34 @@ def _scan(corpus_dir: Path) -> _Scan:
         else:
             read_as[target] = path
     files = sorted(read_as.values())
+    nested = _nested_document(corpus_dir)
     if not files and not broken:
-        raise CorpusError(f"Corpus folder {corpus_dir} has no {_KINDS} files. Add at least one article.")
+        hint = (f" Only its top level and its {UPLOADS}/ folder are read, and {_within(nested, corpus_dir)} "
+                f"is in a subfolder: move your documents up into {corpus_dir}." if nested else "")
+        raise CorpusError(f"Corpus folder {corpus_dir} has no {_KINDS} files. Add at least one article.{hint}")
     if not files:
         raise CorpusError(f"No readable document in {corpus_dir} ({_reasons(broken)}). Fix or replace these files, "
                           f"or add a {_KINDS} article with some text.")
+    if nested:
+        notes.append(f"Not reading {_within(nested, corpus_dir)} (nor any other document in a subfolder of {corpus_dir}): "
+                     f"only the folder's top level and its {UPLOADS}/ folder are read; move a document up to index it")
     return _Scan(files, broken, notes)
+
+
+def _nested_document(corpus_dir: Path) -> Path | None:
+    """A document in a subfolder of the corpus folder (not `uploads/`, not hidden), which is
+    therefore not read; None when there is none. The walk stops at the first one, and after
+    1,000 folders, so a corpus folder set to a large tree costs little."""
+    for count, (folder, subfolders, names) in enumerate(os.walk(corpus_dir)):
+        here = Path(folder)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and not (here == corpus_dir and d == UPLOADS))
+        if count >= 1000:
+            return None
+        if here != corpus_dir:
+            for name in sorted(names):
+                if Path(name).suffix.lower() in SUFFIXES and not name.startswith("."):
+                    return here / name
+    return None
 
 
 def _within(path: Path, corpus_dir: Path) -> str:

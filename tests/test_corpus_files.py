@@ -131,3 +131,52 @@ def test_ordinary_files_are_named_by_their_real_path_as_before(tmp_path: Path) -
     (real / "ferry.txt").write_text(FERRY)
     os.symlink(real, tmp_path / "linked-folder")  # a corpus folder reached through a link
     assert sources(tmp_path / "linked-folder") == [(real / "ferry.txt").as_posix()]
+
+
+# ---------------------------------------------------------------- subfolders
+
+
+def test_folder_with_documents_only_in_a_subfolder_says_they_are_not_read_and_names_one(tmp_path: Path) -> None:
+    (tmp_path / "docs" / "2024").mkdir(parents=True)
+    (tmp_path / "docs" / "2024" / "lighthouse.md").write_text(LIGHTHOUSE)
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "aaa.md").write_text(FERRY)  # hidden folders are not searched
+    with pytest.raises(CorpusError) as raised:
+        corpus_files(tmp_path)
+    message = str(raised.value)
+    assert "has no .md, .txt, .pdf, .html, .htm or .docx files" in message
+    assert "docs/2024/lighthouse.md is in a subfolder" in message and "move your documents up" in message
+
+
+def test_empty_folder_message_mentions_no_subfolder(tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.csv").write_text("a,b\n")
+    with pytest.raises(CorpusError) as raised:
+        corpus_files(tmp_path)
+    assert "subfolder" not in str(raised.value)
+
+
+def test_documents_in_subfolders_are_named_in_one_line_and_uploads_are_still_read(
+        folders: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
+    corpus, _ = folders
+    (corpus / "uploads").mkdir()
+    (corpus / "uploads" / "bees.md").write_text(BEES)
+    (corpus / "sub" / "deeper").mkdir(parents=True)
+    (corpus / "sub" / "deeper" / "ferry-nested.txt").write_text(FERRY)
+    (corpus / "sub" / "other.md").write_text(LIGHTHOUSE)
+    with caplog.at_level(logging.WARNING, logger="qa.corpus"):
+        names = sources(corpus)
+    assert names == [(corpus / n).as_posix() for n in ("ferry.txt", "lighthouse.md", "uploads/bees.md")]
+    lines = warnings_of(caplog)
+    assert len(lines) == 1 and lines[0].startswith("Not reading sub/other.md (nor any other")  # the shallowest, first by name, lines
+    assert "move a document up to index it" in lines[0]
+
+
+def test_uploads_alone_is_no_subfolder_to_warn_about(folders: tuple[Path, Path],
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    corpus, _ = folders
+    (corpus / "uploads").mkdir()
+    (corpus / "uploads" / "bees.md").write_text(BEES)
+    with caplog.at_level(logging.WARNING, logger="qa.corpus"):
+        assert len(sources(corpus)) == 3
+    assert warnings_of(caplog) == []
