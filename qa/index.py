@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 #     in plain text, a byline under the title and a date line are text, not headings; front matter left out;
 #     a Markdown table row is a block of its own
 # 12: a PDF without an outline has its headings found by type size and weight (qa/loaders/pdf.py)
+#     an HTML page that declares no charset and is not UTF-8 is read as windows-1252 (qa/loaders/web.py)
 FORMAT_VERSION = 12
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 

@@ -180,3 +180,35 @@ def test_uploads_alone_is_no_subfolder_to_warn_about(folders: tuple[Path, Path],
     with caplog.at_level(logging.WARNING, logger="qa.corpus"):
         assert len(sources(corpus)) == 3
     assert warnings_of(caplog) == []
+
+
+# ---------------------------------------------------------------- HTML encodings
+
+
+def html_text(tmp_path: Path, data: bytes, name: str = "page.html") -> str:
+    from qa.corpus import load_document
+
+    (tmp_path / name).write_bytes(data)
+    return " ".join(b.text for b in load_document(tmp_path / name, Settings()).blocks)
+
+
+def test_html_without_a_declared_charset_that_is_not_utf8_is_read_as_windows_1252(tmp_path: Path) -> None:
+    page = (b"<html><body><h1>Caf\xe9</h1><p>The caf\xe9 on the quay serves cr\xeapes every Sunday morning.</p>"
+            b"<p>\x93Fresh\x94 ones cost 3 \x80 \x96 the owner says so.</p></body></html>")
+    assert html_text(tmp_path, page) == ("The café on the quay serves crêpes every Sunday morning. "
+                                         "“Fresh” ones cost 3 € – the owner says so.")
+
+
+def test_html_byte_windows_1252_leaves_undefined_is_read_not_refused(tmp_path: Path) -> None:
+    assert html_text(tmp_path, b"<p>Na\xefve \x81caf\xe9 text.</p>") == "Naïve \x81café text."
+
+
+@pytest.mark.parametrize("page, expected", [
+    ("<p>Zürich serves crêpes and “coffee”.</p>".encode("utf-8"), "Zürich serves crêpes and “coffee”."),
+    ('<meta charset="windows-1250"><p>Łódź serves crępes.</p>'.encode("cp1250"), "Łódź serves crępes."),
+    ('<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-2"><p>Łódź is a city.</p>'.encode("iso-8859-2"),
+     "Łódź is a city."),
+    ("\ufeff<p>Crème brûlée, with a byte-order mark.</p>".encode("utf-16-le"), "Crème brûlée, with a byte-order mark."),
+])
+def test_html_in_utf8_or_a_declared_charset_reads_as_declared(tmp_path: Path, page: bytes, expected: str) -> None:
+    assert html_text(tmp_path, page) == expected

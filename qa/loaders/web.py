@@ -1,8 +1,9 @@
 """HTML (a saved web page) -> Document, with beautifulsoup4 (MIT) and Python's own html.parser.
 
-Why beautifulsoup4: it parses any real-world HTML without failing, detects the encoding
-(BOM, <meta charset>, then a guess), and lets us walk the tree in order, so h1-h6 become
-headings and p/li/td become blocks. trafilatura (Apache-2.0 since 1.8) finds the main text of
+Why beautifulsoup4: it parses any real-world HTML without failing, finds the encoding the page
+declares (BOM, <meta charset>), and lets us walk the tree in order, so h1-h6 become headings
+and p/li/td become blocks. A page that declares none is read as UTF-8, else windows-1252
+(`_undeclared_as_text`). trafilatura (Apache-2.0 since 1.8) finds the main text of
 cluttered pages better, but it pulls in a dozen packages and returns text without the
 heading structure that sections need. Here the main text is <main>, else <article>, else
 <body>, without scripts, navigation, asides, forms and footers.
@@ -39,7 +40,7 @@ def load(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
 
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 has NULs, and a BOM
         raise DocumentUnreadable(source, "it is not an HTML page (it holds binary data): remove it, or save the page again as HTML")
-    soup = BeautifulSoup(data, "html.parser")
+    soup = BeautifulSoup(_undeclared_as_text(data), "html.parser")
     title = clean(soup.title.get_text()) if soup.title else None
     root = soup.find("main") or soup.find("article") or soup.body or soup
     for tag in root.find_all(_DROP):
@@ -58,6 +59,27 @@ def load(data: bytes, source: str, sha256: str, limits: Settings) -> Document:
     except RecursionError:  # real pages nest a few dozen levels; the walk allows a few hundred
         raise DocumentUnreadable(source, "its elements nest too deeply to read: save the page again, or its text as .txt") from None
     return assemble(source, sha256, parts, title=title or None)
+
+
+# windows-1252's letters for the bytes 0x80-0x9F ("\x93" is a curly quote, "\x80" the euro
+# sign); the five bytes it leaves undefined stay the C1 controls, as the HTML standard maps them.
+_WINDOWS_1252 = {b: bytes([b]).decode("cp1252") for b in range(0x80, 0xA0) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
+
+
+def _undeclared_as_text(data: bytes) -> bytes | str:
+    """A page that declares no encoding (no byte-order mark, no <meta charset> or http-equiv,
+    no XML declaration), decoded as the HTML standard says browsers in Western locales read it:
+    UTF-8 when it is valid UTF-8, else windows-1252. Left to guess, beautifulsoup4's detector
+    (charset-normalizer) read a Latin-1 "crêpes" as windows-1250 "crępes". A page that declares
+    its encoding is returned as bytes, for beautifulsoup4 to decode as it says."""
+    from bs4.dammit import EncodingDetector
+
+    if EncodingDetector.strip_byte_order_mark(data)[1] or EncodingDetector.find_declared_encoding(data, is_html=True):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1").translate(_WINDOWS_1252)
 
 
 def _walk(node: "Tag") -> Iterator[Part]:
