@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 #     a Markdown table row is a block of its own
 # 12: a PDF without an outline has its headings found by type size and weight (qa/loaders/pdf.py)
 #     an HTML page that declares no charset and is not UTF-8 is read as windows-1252 (qa/loaders/web.py)
+#     after a Word "Title" (level 0), headings are written one `#` deeper: "Heading 1" is `##` (qa/loaders/__init__.py)
 FORMAT_VERSION = 12
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 

@@ -212,3 +212,43 @@ def test_html_byte_windows_1252_leaves_undefined_is_read_not_refused(tmp_path: P
 ])
 def test_html_in_utf8_or_a_declared_charset_reads_as_declared(tmp_path: Path, page: bytes, expected: str) -> None:
     assert html_text(tmp_path, page) == expected
+
+
+# ---------------------------------------------------------------- Word heading levels
+
+
+def word_file(tmp_path: Path, title: bool) -> Path:
+    import docx
+
+    word = docx.Document()
+    if title:
+        word.add_heading("Bakery Report", 0)  # the "Title" style
+        word.add_paragraph("The bakery on the square opened in 1998.")
+    word.add_heading("Bread", 1)
+    word.add_paragraph("Sourdough sells best on Saturdays.")
+    word.add_heading("Rye", 2)
+    word.add_paragraph("Rye loaves sell out on Fridays.")
+    path = tmp_path / "bakery.docx"
+    word.save(path)
+    return path
+
+
+def test_word_title_names_the_document_and_heading_1_is_a_section_under_it(tmp_path: Path) -> None:
+    from qa.corpus import load_document
+
+    document = load_document(word_file(tmp_path, title=True), Settings())
+    assert document.title == "Bakery Report"
+    assert [line for line in document.text.splitlines() if line.startswith("#")] == [
+        "# Bakery Report", "## Bread", "### Rye"]
+    paths = {b.text: b.headings for b in document.blocks}
+    assert paths["Sourdough sells best on Saturdays."] == ("Bakery Report", "Bread")
+    assert paths["Rye loaves sell out on Fridays."] == ("Bakery Report", "Bread", "Rye")
+    assert all(document.text[b.start:b.end] == b.text for b in document.blocks)
+
+
+def test_word_without_a_title_keeps_heading_1_as_the_top_heading(tmp_path: Path) -> None:
+    from qa.corpus import load_document
+
+    document = load_document(word_file(tmp_path, title=False), Settings())
+    assert document.title == "Bread"
+    assert [line for line in document.text.splitlines() if line.startswith("#")] == ["# Bread", "## Rye"]

@@ -60,10 +60,13 @@ def assemble(source: str, sha256: str, parts: Iterable[Part], title: str | None 
     The text reads like light Markdown, so a person checking a quote sees the structure:
     headings as `#` lines (which the vocabulary step also knows as headings), list items as
     `- ` lines, blank lines between paragraphs. As in a Markdown file, the first level-1
-    heading before any paragraph is the title, unless the file names one (level 0).
+    heading before any paragraph is the title, unless the file names one (level 0). A level-0
+    title is written as the `#` line and every heading after it one `#` deeper (Word's "Heading 1"
+    as `##`), so the text shows its sections under the title, as their heading paths have them.
     `pages` is the page count, so trailing pages without text still get a start offset."""
     doc_title = title or fallback_title(source)
     named = False  # whether a heading of the file already gave the title
+    below_title = 0  # 1 once a level-0 title is written: the headings after it are written a level deeper
     headings: list[tuple[int, str]] = []
     pieces: list[str] = []
     blocks: list[Block] = []
@@ -84,7 +87,8 @@ def assemble(source: str, sha256: str, parts: Iterable[Part], title: str | None 
             headings = enter_heading(headings, part.level, text)
             if not part.shown:
                 continue
-            body, lead = "#" * max(1, part.level) + " " + text, 0
+            body, lead = "#" * min(6, max(1, part.level + below_title)) + " " + text, 0
+            below_title = 1 if part.level == 0 else below_title
         else:
             body, lead = ("- " + text, 2) if part.kind == ITEM else (text, 0)
         pieces.append(sep + body)
