@@ -158,7 +158,7 @@ def load_document(path: Path, limits: Settings) -> Document:
     try:
         size = path.stat().st_size
         if size > limits.max_document_bytes:
-            raise DocumentUnreadable(source, f"it is {_megabytes(size)}, over the {_megabytes(limits.max_document_bytes)} "
+            raise DocumentUnreadable(source, f"it is {megabytes(size)}, over the {megabytes(limits.max_document_bytes)} "
                                              "limit (QA_MAX_DOCUMENT_BYTES): split it, or raise the limit")
         data = path.read_bytes()
     except OSError as exc:
@@ -171,5 +171,9 @@ def load_document(path: Path, limits: Settings) -> Document:
     return document
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB"
+def megabytes(size: int) -> str:
+    """A size in MB (10^6 bytes), as the upload box states its limit (bytes when under 0.1 MB,
+    where one decimal would read "0.0 MB")."""
+    if size < 100_000:
+        return f"{size:,} bytes"
+    return f"{size / 1_000_000:.1f}".removesuffix(".0") + " MB"

@@ -24,6 +24,7 @@ import gradio as gr
 from qa import Engine, QAError, Settings, get_engine
 from qa.api import api_app
 from qa.batching import Batcher
+from qa.corpus import megabytes
 from qa.feedback import record_dislike
 from qa.index import heading_of
 from qa.logs import configure_logging
@@ -31,7 +32,6 @@ from qa.serving import TOP_K_MAX, add_server_arguments, exposure_problem, exposu
 from qa.ui_assets import COUNT_JS, CSS, HEAD, SCORES_JS, STAMP_SENT_JS
 from qa.ui_uploads import ACCEPTED, ALL_DOCUMENTS, RefuseUploads, chosen_sources, document_choices, make_on_upload
 from qa.ui_html import EMPTY_PANEL, esc, render_header, render_panel, render_question, render_reply
-from qa.uploads import megabytes
 
 # Facts of the bundled article offered beside the FAQ questions (which are read from the
 # index), on a corpus that answers them.

@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.corpus import UPLOADS, corpus_files, load_document
+from qa.corpus import UPLOADS, corpus_files, load_document, megabytes
 from qa.errors import CorpusError, DocumentUnreadable, QAError
 from qa.settings import Settings
 
@@ -162,13 +162,6 @@ def _same_file_in(corpus_dir: Path, data: bytes, source: Path) -> str | None:
         except OSError:
             continue
     return None
-
-
-def megabytes(size: int) -> str:
-    """A size in MB (10^6 bytes), as the upload box states its limit (bytes when under 0.1 MB)."""
-    if size < 100_000:
-        return f"{size:,} bytes"
-    return f"{size / 1_000_000:.1f}".removesuffix(".0") + " MB"
 
 
 def for_visitors(reason: str) -> str:

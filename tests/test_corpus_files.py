@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from qa.corpus import corpus_files, display_path, load_corpus
+from qa.corpus import corpus_files, display_path, load_corpus, load_document
 from qa.engine import Engine, documents_named
-from qa.errors import CorpusError
+from qa.errors import CorpusError, DocumentUnreadable
 from qa.index import expected_inputs, stale_reason
 from qa.settings import PROJECT_ROOT, Settings
 
@@ -252,3 +253,14 @@ def test_word_without_a_title_keeps_heading_1_as_the_top_heading(tmp_path: Path)
     document = load_document(word_file(tmp_path, title=False), Settings())
     assert document.title == "Bread"
     assert [line for line in document.text.splitlines() if line.startswith("#")] == ["# Bread", "## Rye"]
+
+
+@pytest.mark.parametrize(("limit", "size", "says"), [
+    (500, 1_000, "it is 1,000 bytes, over the 500 bytes limit"),
+    (2_000_000, 2_500_000, "it is 2.5 MB, over the 2 MB limit")])
+def test_a_file_over_the_size_limit_says_both_sizes_readably(tmp_path: Path, limit: int, size: int, says: str) -> None:
+    """A small limit read "it is 0.0 MB, over the 0.0 MB limit"."""
+    path = tmp_path / "big.txt"
+    path.write_text("word " * (size // 5), encoding="utf-8")
+    with pytest.raises(DocumentUnreadable, match=re.escape(says)):
+        load_document(path, Settings(max_document_bytes=limit))
