@@ -169,15 +169,15 @@ class Settings:
                                     f"{_set(name, 'to one of them')}")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", self.milvus_collection):
             raise SettingsError(f"milvus_collection must be letters, digits and _ (at most 64, not starting "
-                                f"with a digit), got {self.milvus_collection!r}{_set('milvus_collection', 'so')}")
+                                f"with a digit), got {self.milvus_collection!r}{_set('milvus_collection', 'to such a name')}")
         if not self.milvus_wait_seconds >= 0:  # NaN fails this too
             raise SettingsError(f"milvus_wait_seconds must be 0 or more, got {self.milvus_wait_seconds!r}"
                                 f"{_set('milvus_wait_seconds', 'to 0 or more')}")
         if not 0 <= self.port <= 65535:
-            raise SettingsError(f"port must be between 0 and 65535, got {self.port!r}{_set('port', 'so')}")
+            raise SettingsError(f"port must be between 0 and 65535, got {self.port!r}{_set('port', 'to 0-65535')}")
         if not 0 <= self.batch_window_ms <= 1000:
             raise SettingsError(f"batch_window_ms must be between 0 and 1000, got {self.batch_window_ms!r}"
-                                f"{_set('batch_window_ms', 'so')}")
+                                f"{_set('batch_window_ms', 'to 0-1000')}")
         if self.api_token is not None and (len(self.api_token) < MIN_TOKEN_CHARS or not self.api_token.isprintable()
                                            or any(c.isspace() for c in self.api_token)):
             raise SettingsError(f"QA_API_TOKEN must be at least {MIN_TOKEN_CHARS} printable characters without spaces "

@@ -9,8 +9,20 @@ from qa.errors import SettingsError
 from qa.settings import Settings
 
 
+def test_settings_read_their_environment_variables() -> None:
+    s = Settings.from_env({"QA_TOP_K": "7", "QA_RESOLVE_FOLLOWUPS": "off", "QA_ABSTAIN_THRESHOLD": "0.4",
+                           "QA_INDEX_DIR": "/tmp/somewhere", "QA_RETRIEVER": "bm25", "QA_TOP_P": "ignored"})
+    assert (s.top_k, s.resolve_followups, s.abstain_threshold, s.retriever) == (7, False, 0.4, "bm25")
+    assert str(s.index_dir) == "/tmp/somewhere"
+    assert Settings.from_env({"QA_TOP_K": "  "}).top_k == Settings().top_k  # blank means unset
+
+
 @pytest.mark.parametrize(("name", "value", "says"), [
+    ("QA_TOP_K", "four", "QA_TOP_K='four' is not a valid whole number; unset it or give a valid value"),
     ("QA_TOP_K", "0", "top_k must be at least 1, got 0; set QA_TOP_K to 1 or more"),
+    ("QA_RESOLVE_FOLLOWUPS", "maybe", "QA_RESOLVE_FOLLOWUPS='maybe' is not a valid yes or no"),
+    ("QA_PORT", "70000", "port must be between 0 and 65535, got 70000; set QA_PORT to 0-65535"),
+    ("QA_WINDOW_OVERLAP", "3", "window_overlap must be between 0 and window_sentences - 1"),
     ("QA_RETRIEVER", "neural", "; set QA_RETRIEVER to one of them"),
     ("QA_ABSTAIN_THRESHOLD", "1.5", "; set QA_ABSTAIN_THRESHOLD to a number from 0 to 1"),
     ("QA_ABSTAIN_THRESHOLD", "abc", "QA_ABSTAIN_THRESHOLD='abc' is not a valid number;"),

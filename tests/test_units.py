@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from qa.chunking import chunk_documents, cut_long, split_sentences
-from qa.errors import SettingsError
 from qa.index import stale_reason
 from qa.loaders.text import parse_markdown, parse_plain
 from qa.numbered import NumberedNames, number_value
@@ -16,7 +15,6 @@ from qa.retrieve import fuse
 from qa.titles import titles_as_written
 from qa.units import money_words, units_as_written
 from qa.years import years_as_written
-from qa.settings import Settings
 
 # ---------------------------------------------------------------- fusion
 
@@ -340,31 +338,6 @@ def _inputs(**changes: object) -> dict:
 def test_stale_reason_names_what_changed(stored: dict, says: str | None) -> None:
     reason = stale_reason(stored, _inputs())
     assert reason == says if says is None else says in reason
-
-
-# ---------------------------------------------------------------- settings
-
-
-def test_settings_read_their_environment_variables() -> None:
-    s = Settings.from_env({"QA_TOP_K": "7", "QA_RESOLVE_FOLLOWUPS": "off", "QA_ABSTAIN_THRESHOLD": "0.4",
-                           "QA_INDEX_DIR": "/tmp/somewhere", "QA_RETRIEVER": "bm25", "QA_TOP_P": "ignored"})
-    assert (s.top_k, s.resolve_followups, s.abstain_threshold, s.retriever) == (7, False, 0.4, "bm25")
-    assert str(s.index_dir) == "/tmp/somewhere"
-    assert Settings.from_env({"QA_TOP_K": "  "}).top_k == Settings().top_k  # blank means unset
-
-
-@pytest.mark.parametrize(("name", "value", "says"), [
-    ("QA_TOP_K", "four", "QA_TOP_K='four' is not a valid"),
-    ("QA_TOP_K", "0", "top_k must be at least 1"),
-    ("QA_RESOLVE_FOLLOWUPS", "maybe", "QA_RESOLVE_FOLLOWUPS='maybe'"),
-    ("QA_ABSTAIN_THRESHOLD", "1.5", "abstain_threshold must be between 0 and 1"),
-    ("QA_RETRIEVER", "neural", "retriever must be one of"),
-    ("QA_PORT", "70000", "port must be between"),
-    ("QA_WINDOW_OVERLAP", "3", "window_overlap must be between"),
-])
-def test_a_bad_setting_is_refused_naming_it(name: str, value: str, says: str) -> None:
-    with pytest.raises(SettingsError, match=says.replace("(", r"\(").replace(")", r"\)")):
-        Settings.from_env({name: value})
 
 
 # ---------------------------------------------------------------- ONNX runs
