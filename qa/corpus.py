@@ -70,15 +70,18 @@ def _scan(corpus_dir: Path) -> _Scan:
     broken = [DocumentUnreadable(display_path(p), f"it is a link to {os.readlink(p)}, which leads to no file: "
                                                   "point the link at the file, or remove it")
               for p in named if p.is_symlink() and not p.exists()]
-    read_as: dict[Path, Path] = {}  # the file a name leads to -> the name it is read under
+    # The file a name leads to (device and inode: a hard link is a second name too) -> that name.
+    read_as: dict[tuple[int, int], Path] = {}
     notes: list[str] = []
     for path in sorted((p for p in named if p.is_file()), key=lambda p: (p.is_symlink(), p)):  # real names first
-        target = path.resolve()
-        if target in read_as:
-            notes.append(f"{_within(path, corpus_dir)} is a link to {display_path(target)}, which is already read as "
-                         f"{_within(read_as[target], corpus_dir)}: it is indexed once, under that name")
+        found = path.stat()
+        key = (found.st_dev, found.st_ino)
+        if key in read_as:
+            kind = f"a link to {display_path(path.resolve())}" if path.is_symlink() else "another name of the same file"
+            notes.append(f"{_within(path, corpus_dir)} is {kind}, which is already read as "
+                         f"{_within(read_as[key], corpus_dir)}: it is indexed once, under that name")
         else:
-            read_as[target] = path
+            read_as[key] = path
     files = sorted(read_as.values())
     nested = _nested_document(corpus_dir)
     if not files and not broken:

@@ -58,6 +58,16 @@ def test_link_beside_its_file_is_read_once_under_the_real_name_with_one_line(
     assert corpus_files(corpus) == [corpus / "ferry.txt", corpus / "lighthouse.md"]
 
 
+def test_a_hard_link_is_read_once_like_a_symlink(folders: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
+    corpus, _ = folders
+    os.link(corpus / "lighthouse.md", corpus / "beacon.md")  # two names, one file: no path tells them apart
+    with caplog.at_level(logging.WARNING, logger="qa.corpus"):
+        documents = load_corpus(corpus)
+    assert [d.source for d in documents] == [(corpus / "beacon.md").as_posix(), (corpus / "ferry.txt").as_posix()]
+    lines = warnings_of(caplog)
+    assert len(lines) == 1 and "lighthouse.md is another name of the same file" in lines[0], lines
+
+
 def test_two_links_to_one_outside_file_are_read_once_under_the_first_name(folders: tuple[Path, Path],
                                                                           caplog: pytest.LogCaptureFixture) -> None:
     corpus, elsewhere = folders
