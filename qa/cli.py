@@ -19,7 +19,7 @@ from pathlib import Path
 from qa.errors import QAError, QuestionInvalid
 from qa.evalsets import SPLITS
 from qa.logs import configure_logging
-from qa.serving import TOP_K_MAX, add_server_arguments
+from qa.serving import TOP_K_MAX, add_server_arguments, whole_number
 from qa.settings import BACKENDS, RETRIEVERS, Settings
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(usage_error=p.error)  # `qa ask`'s own usage line, for a missing question
     p.add_argument("--history", action="append", default=[], metavar="TURN",
                    help="an earlier question of the conversation (repeatable, oldest first)")
-    p.add_argument("--k", type=top_k, default=None,
+    p.add_argument("--k", type=whole_number(1, TOP_K_MAX, " (the page and the API allow the same)"), default=None,
                    help=f"how many passages to retrieve, 1 to {TOP_K_MAX} (default: QA_TOP_K or 4)")
     p.add_argument("--source", dest="sources", action="append", default=None, metavar="FILE",
                    help="answer from this document only: as citations name it, its path, or its file name "
@@ -141,18 +141,6 @@ def backend_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"{' and '.join(twice)} named twice in {text!r}: name each backend once "
                                          f"(faiss,milvus runs both side by side)")
     return names
-
-
-def top_k(text: str) -> int:
-    """`qa ask --k`: the range the page and the API allow (TOP_K_MAX), refused in one line."""
-    try:
-        k = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"give a whole number from 1 to {TOP_K_MAX}, got {text!r}") from None
-    if not 1 <= k <= TOP_K_MAX:
-        raise argparse.ArgumentTypeError(f"should be from 1 to {TOP_K_MAX} (the page and the API allow the same), "
-                                         f"got {k}")
-    return k
 
 
 def progress(message: str) -> None:

@@ -6,6 +6,7 @@ No Gradio here: `qa --help` must stay instant."""
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Passages a question may ask for, on the page, in the API and in `qa ask --k`: past ten the
@@ -24,16 +25,24 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
-def port_number(text: str) -> int:
-    """--port's value, refused by argument parsing (one line, exit 2) when it is no port, as
-    QA_PORT is by Settings: otherwise the engine loads first and binding fails with a traceback."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"give a whole number from 0 to 65535, got {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {port}")
-    return port
+def whole_number(low: int, high: int, why: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`, anything else refused by argument
+    parsing (one line, exit 2) before any model loads. `why` follows the range in the message."""
+    def read(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"give a whole number from {low} to {high}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"should be from {low} to {high}{why}, got {value}")
+        return value
+
+    return read
+
+
+# --port, checked as QA_PORT is by Settings: otherwise the engine loads first and binding fails
+# with a traceback.
+port_number = whole_number(0, 65535)
 
 
 def exposure_problem(host: str, share: bool, token: str | None) -> str | None:
