@@ -149,7 +149,6 @@ def progress(message: str) -> None:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.engine import Engine
-    from qa.settings import Settings
 
     settings = Settings.from_env()
     if args.backend:
@@ -175,7 +174,6 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from qa.engine import Engine
     from qa.query import clean_question
-    from qa.settings import Settings
 
     settings = Settings.from_env()
     question = question_of(args)
@@ -267,25 +265,6 @@ def _engines(base):  # type: ignore[no-untyped-def]
     return engine_for
 
 
-# Settings that change where files go, how fast answers come or who may ask, never what the
-# answers are: the committed eval/report.md and qa/answer_model.json hold under any value of these.
-# (The shipped sets' sidecars name their corpora, so QA_CORPUS_DIR does not change them either.)
-NOT_ANSWERING = frozenset({
-    "corpus_dir", "index_dir", "torch_threads", "embed_batch_size", "host", "port", "allow_uploads", "max_uploads",
-    "batch_max_size", "batch_window_ms", "batch_workers", "queue_size", "api_token", "feedback_path",
-    "milvus_uri", "milvus_token", "milvus_collection", "milvus_wait_seconds"})
-
-
-def changed_settings(settings: Settings, ignore: Sequence[str] = ()) -> list[str]:
-    """The QA_* variables in force that make answers differ from the shipped settings' (the
-    defaults), leaving out `ignore` and NOT_ANSWERING."""
-    from dataclasses import fields
-
-    default = Settings()
-    return [f"QA_{f.name.upper()}" for f in fields(Settings)
-            if f.name not in NOT_ANSWERING and f.name not in ignore and getattr(settings, f.name) != getattr(default, f.name)]
-
-
 def given_sets(paths: Sequence[str] | None) -> str:
     """How to name the sets given with --set in a message, or "" for the shipped sets
     (none given, or exactly the files of eval/sets/)."""
@@ -310,7 +289,7 @@ def report_refusal(args: argparse.Namespace, base: Settings) -> str | None:
     if backend != default.backend:
         reasons.append(f"--backend {backend}" if args.backend else f"QA_BACKEND={backend}")
     ignore = ["backend"] + (["top_k"] if args.k is not None else []) + (["retriever"] if args.retriever else [])
-    reasons += changed_settings(base, ignore)
+    reasons += base.answer_changing(ignore)
     if not reasons:
         return None
     return (f"--report rewrites eval/report.md and its plots, which describe every shipped set at the shipped "
@@ -391,7 +370,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # The committed model is what `qa train` fits on the shipped sets at the shipped settings;
         # fitted on anything else it would silently replace the model every command answers with.
         # (The answer model in force and its threshold play no part in training.)
-        changed = changed_settings(base, ignore=("answer_model_path", "abstain_threshold"))
+        changed = base.answer_changing(ignore=("answer_model_path", "abstain_threshold"))
         what = " ".join(([f"on {given_sets(args.sets)}"] if given_sets(args.sets) else [])
                         + ([f"with {', '.join(changed)} set"] if changed else []))
         if what:

@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from qa.errors import SettingsError
 
@@ -186,6 +186,13 @@ class Settings:
             raise SettingsError(f"max_history_turns must be 0 or more, got {self.max_history_turns!r}"
                                 f"{_set('max_history_turns', 'to 0 or more')}")
 
+    def answer_changing(self, ignore: Sequence[str] = ()) -> list[str]:
+        """The QA_* variables in force whose values make answers differ from the defaults' (the
+        settings the committed model and eval report were made at), leaving out `ignore`."""
+        default = Settings()
+        return [f"QA_{f.name.upper()}" for f in fields(self)
+                if f.name not in NOT_ANSWERING and f.name not in ignore and getattr(self, f.name) != getattr(default, f.name)]
+
     @property
     def milvus_target(self) -> str:
         """The Milvus URI in force: a server's http(s):// address, or the Milvus Lite file's path."""
@@ -211,6 +218,16 @@ class Settings:
                 value = value.lower()
             changes[f.name] = _parse(f"QA_{f.name.upper()}", value, cls.__dataclass_fields__[f.name].type)
         return cls(**changes)
+
+
+# Settings that change where files go, how fast answers come or who may ask, never what the
+# answers are: the committed eval/report.md and qa/answer_model.json hold under any value of these
+# (`Settings.answer_changing`). The shipped eval sets name their corpora, so QA_CORPUS_DIR does not
+# change them either. A new field counts as changing answers until it is listed here.
+NOT_ANSWERING = frozenset({
+    "corpus_dir", "index_dir", "torch_threads", "embed_batch_size", "host", "port", "allow_uploads", "max_uploads",
+    "batch_max_size", "batch_window_ms", "batch_workers", "queue_size", "api_token", "feedback_path",
+    "milvus_uri", "milvus_token", "milvus_collection", "milvus_wait_seconds"})
 
 
 def is_server_uri(uri: str) -> bool:
