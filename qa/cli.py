@@ -23,7 +23,6 @@ from qa.serving import TOP_K_MAX, add_server_arguments, whole_number
 from qa.settings import BACKENDS, RETRIEVERS, Settings
 
 if TYPE_CHECKING:
-    from qa.evalsets import EvalSet
     from qa.types import Document
 
 EXIT_OK, EXIT_SETUP, EXIT_USAGE = 0, 1, 2
@@ -380,7 +379,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     target = Path(args.out) if args.out else PACKAGED_MODEL
     check_writable(target, "--out")
     sets = load_sets(args.sets)
-    check_tune_items(sets)
     model = train(sets, base, progress)
     out = model.save(target)
     for corpus, figures in model.manifest["leave_one_corpus_out"].items():
@@ -388,24 +386,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"Wrote the answer model to {out} (abstain below {model.abstain_threshold:.3f}, "
           f"extra sentences at {model.extra_threshold:.2f})")
     return EXIT_OK
-
-
-def check_tune_items(sets: Sequence[EvalSet]) -> None:
-    """Say which sets have no tune item, and refuse when none has any: `qa train` learns from the
-    tune splits only, and a small set can fall wholly in its test split."""
-    from qa.errors import EvalSetError
-
-    trained = [s for s in sets if not s.held_out]
-    empty = [s for s in trained if not s.split("tune")]
-    if not empty:
-        return
-    named = ", ".join(f"{s.name} ({len(s.items)} item{'s' if len(s.items) != 1 else ''})" for s in empty)
-    why = (f"every item of {named} fell in the test split, which `qa train` never learns from (an item goes to "
-           "tune or test by a hash of its id, about half each)")
-    if len(empty) == len(trained):
-        raise EvalSetError(f"Nothing to train on: {why}. Add items to the set (about half of them will be tune "
-                           "items), or train with the shipped sets too.")
-    progress(f"not learning from {', '.join(s.name for s in empty)}: {why}")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

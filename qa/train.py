@@ -344,6 +344,7 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
     sets = [s for s in sets if not s.held_out]
     if not sets:
         raise EvalSetError("Every set given is held out (\"held_out\": true in its sidecar): name a set to train on.")
+    sets = _with_tune_items(sets, say)
     examples = gather(sets, base, say)
     if not _learnable(examples):
         raise EvalSetError(f"No tune question of {', '.join(s.name for s in sets)} is answerable with its answer among "
@@ -377,6 +378,23 @@ def train(sets: Sequence[EvalSet], base: Settings, say: Callable[[str], None]) -
         "leave_one_corpus_out": leave_one_corpus_out(examples, borrowed),
     }
     return replace(model, manifest=manifest)
+
+
+def _with_tune_items(sets: Sequence[EvalSet], say: Callable[[str], None]) -> list[EvalSet]:
+    """The sets that have tune items, saying which have none. `qa train` learns from the tune
+    splits only, and a small set can fall wholly in its test split; with no tune item at all,
+    refuse saying so."""
+    empty = [s for s in sets if not s.split("tune")]
+    if not empty:
+        return list(sets)
+    named = ", ".join(f"{s.name} ({len(s.items)} item{'s' if len(s.items) != 1 else ''})" for s in empty)
+    why = (f"every item of {named} fell in the test split, which `qa train` never learns from (an item goes to "
+           "tune or test by a hash of its id, about half each)")
+    if len(empty) == len(sets):
+        raise EvalSetError(f"Nothing to train on: {why}. Add items to the set (about half of them will be tune "
+                           "items), or train with the shipped sets too.")
+    say(f"not learning from {', '.join(s.name for s in empty)}: {why}")
+    return [s for s in sets if s.split("tune")]
 
 
 def _digest(path: Path) -> str:
