@@ -12,18 +12,14 @@ import json
 import os
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Sequence
-
 from pathlib import Path
+from typing import Sequence
 
 from qa.errors import QAError, QuestionInvalid
 from qa.evalsets import SPLITS
 from qa.logs import configure_logging
 from qa.serving import TOP_K_MAX, add_server_arguments, whole_number
 from qa.settings import BACKENDS, RETRIEVERS, Settings
-
-if TYPE_CHECKING:
-    from qa.types import Document
 
 EXIT_OK, EXIT_SETUP, EXIT_USAGE = 0, 1, 2
 # What a shell reports for `cat`, `grep` and the like when the reader of their output quits
