@@ -36,18 +36,19 @@ VETOED_CONFIDENCE = 0.0
 _TYPE_ABSENT = FEATURES.index("type_absent")
 _KIND_WORDS = {"date": "date", "number": "figure", "name": "name", "reason": "reason"}
 # How answers and declines speak of the corpus: one article, or several documents (uploads).
-_ONE_ARTICLE = {"declined": "The article does not answer this.", "nothing": "Nothing in the article matches the question.",
+_ONE_ARTICLE = {"not_answered": "The article does not answer", "declined": "The article does not answer this.", "nothing": "Nothing in the article matches the question.",
                 "answered": "Answered from the article.",
                 "asks_itself": "The article asks this question itself, and this is its answer.",
                 "it": "It", "mentions": "never mentions", "gives": "gives", "is": "is", "in_it": "in it"}
-_SEVERAL = {"declined": "The documents do not answer this.", "nothing": "Nothing in the documents matches the question.",
+_SEVERAL = {"not_answered": "The documents do not answer", "declined": "The documents do not answer this.", "nothing": "Nothing in the documents matches the question.",
             "answered": "Answered from the documents.",
             "asks_itself": "One of the documents asks this question itself, and this is its answer.",
             "it": "They", "mentions": "never mention", "gives": "give", "is": "are", "in_it": "in them"}
 
 
-def _words(index: Index) -> dict[str, str]:
-    return _SEVERAL if len(index.documents) > 1 else _ONE_ARTICLE
+def corpus_words(documents: int) -> dict[str, str]:
+    """The words answers and declines use for a corpus of this many documents."""
+    return _SEVERAL if documents > 1 else _ONE_ARTICLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +167,7 @@ def compose(*, query: Query, scoring: Scoring, passages: list[Passage], index: I
     `settings` gives the most sentences an answer may quote; `threshold` is
     `Engine.abstain_threshold` (0 to see the answer an abstention would hide); `sources` the
     documents the question is limited to (None: all), which a summary keeps to as retrieval does."""
-    words = _words(index)
+    words = corpus_words(len(index.documents))
     if query.wants_summary:
         return summary(index, settings, query.searched_for, sources)
     asked_by_article = _faq_section(query.searched_for, scoring.pool, index)

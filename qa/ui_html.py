@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
+from qa.answer import corpus_words
+
 SHOWN_QUESTION_CHARS = 400  # an over-long paste is cut in the chat bubble (the engine rejects it anyway)
 _MARKER = re.compile(r"\[(\d+)\]")
 _ENTITIES = {ord(c): f"&#{ord(c)};" for c in "&<>\"'\\`*_~#[]|$={}"}
@@ -247,9 +249,8 @@ def render_panel(answers: Sequence[Answer], documents: Mapping[str, str]) -> str
                f'aria-label="Sources of the next answer"{" disabled" if turn == total else ""}>›</button></span>')
         if answer["abstained"]:
             title = '<h3 class="qa-warn">Closest passages — not an answer</h3>'
-            # The decline opens "The article does not answer this." (or "The documents do not ...").
-            declined = answer["answer"].split(". ", 1)[0].removesuffix(" this")
-            note = (f'<p class="qa-empty">{esc(declined)} “{esc(answer["question"])}”. '
+            not_answered = corpus_words(len(documents))["not_answered"]
+            note = (f'<p class="qa-empty">{not_answered} “{esc(answer["question"])}”. '
                     "These are the passages that came nearest.</p>")
         else:
             title, note = "<h3>Sources</h3>", f'<p class="qa-for">For “{esc(answer["question"])}”</p>'
